@@ -1,0 +1,112 @@
+"""openrouter_nb: OpenRouter's free models, used deliberately from Jupyter.
+
+``%load_ext openrouter_nb`` for the ``%%openrouter`` magic, or in Python::
+
+    import openrouter_nb as orn
+    answer = orn.ask("Explain SSE in one sentence")
+    orn.log()
+
+With no ``OPENROUTER_API_KEY`` set, everything runs on the built-in sandbox and says so.
+pandas, ipywidgets and IPython are imported only when a DataFrame, widget or magic is made.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .answer import Answer
+from .api.errors import (
+    AuthError,
+    BadRequestError,
+    BudgetExceeded,
+    CreditsError,
+    DailyRateLimit,
+    InvalidOutputError,
+    MidStreamError,
+    MinuteRateLimit,
+    ModelUnavailableError,
+    ModerationError,
+    NetworkError,
+    OpenRouterError,
+    ProviderError,
+    RateLimitError,
+    RequestTimeout,
+    SensitiveInputBlocked,
+    UpstreamRateLimit,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .session import Session
+
+# httpx costs ~100 ms to import: the session layer (and with it httpx) loads on first use.
+_LAZY = {"Session": "session", "get_session": "session", "set_session": "session"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _session() -> Session:
+    from .session import get_session
+
+    return get_session()
+
+
+def ask(prompt: str, model: str | None = None, *, stream: bool = False, **options: Any) -> Answer:
+    """Send ``prompt`` to ``model`` (default ``openrouter/free``) and return an ``Answer``.
+
+    Options mirror the magic's flags: ``system``, ``max_tokens``, ``temperature``, ``seed``,
+    ``retries``, ``fallback`` (list of model ids), ``timeout``, ``provider`` (preferences).
+    """
+    return _session().ask(prompt, model, stream=stream, **options)
+
+
+def log(*, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame:
+    """The ledger as a pandas DataFrame: one row per attempt."""
+    return _session().log(limit=limit, newest_first=newest_first)
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """``%load_ext openrouter_nb``: register ``%%openrouter`` and ``%openrouter``."""
+    from .notebook.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+__all__ = sorted([
+    "Answer",
+    "AuthError",
+    "BadRequestError",
+    "BudgetExceeded",
+    "CreditsError",
+    "DailyRateLimit",
+    "InvalidOutputError",
+    "MidStreamError",
+    "MinuteRateLimit",
+    "ModelUnavailableError",
+    "ModerationError",
+    "NetworkError",
+    "OpenRouterError",
+    "ProviderError",
+    "RateLimitError",
+    "RequestTimeout",
+    "SensitiveInputBlocked",
+    "Session",
+    "UpstreamRateLimit",
+    "__version__",
+    "ask",
+    "get_session",
+    "load_ipython_extension",
+    "log",
+    "set_session",
+])

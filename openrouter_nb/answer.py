@@ -1,0 +1,80 @@
+"""``Answer``: what a call returns. A plain object with a thin notebook repr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._text import safe_markdown
+
+
+@dataclass
+class Answer:
+    """The outcome of one call (all of its attempts).
+
+    ``model`` is the model that actually answered; ``requested_model`` the one asked for.
+    ``usage`` holds ``prompt_tokens``, ``completion_tokens``, ``total_tokens`` and ``cost``.
+    ``data`` holds the validated JSON when a schema was given.
+    """
+
+    text: str
+    model: str | None
+    requested_model: str
+    provider: str | None
+    usage: dict[str, Any]
+    latency_s: float
+    call_id: str
+    attempts: int
+    sandbox: bool
+    ttft_s: float | None = None
+    generation_id: str | None = None
+    finish_reason: str | None = None
+    data: Any = None
+    validated: bool | None = None
+    fallback: str | None = None  # set when an explicit fallback model answered
+    day_remaining: int | None = None
+    mode: str = "live"  # "live", "sandbox" or "replay"
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def routed(self) -> bool:
+        """True when a router (e.g. ``openrouter/free``) picked the model."""
+        return bool(self.model) and self.model != self.requested_model and not self.fallback
+
+    def footer(self) -> str:
+        """One line: who answered, how fast, at what cost in tokens and quota."""
+        parts: list[str] = []
+        if self.fallback:
+            parts.append(f"fallback: requested {self.requested_model}, answered by {self.model}")
+        elif self.model and self.model != self.requested_model:
+            parts.append(f"{self.requested_model} → {self.model}")
+        else:
+            parts.append(self.model or self.requested_model)
+        if self.provider:
+            parts.append(self.provider)
+        parts.append(f"{self.latency_s:.2f} s")
+        prompt, completion = self.usage.get("prompt_tokens"), self.usage.get("completion_tokens")
+        if prompt is not None or completion is not None:
+            parts.append(f"{prompt or 0} → {completion or 0} tokens")
+        if self.attempts > 1:
+            parts.append(f"{self.attempts} attempts")
+        if self.validated is not None:
+            parts.append("valid JSON" if self.validated else "invalid JSON")
+        if self.day_remaining is not None:
+            parts.append(f"{self.day_remaining} free requests left today")
+        if self.mode == "sandbox":
+            parts.append("sandbox: simulated answer")
+        elif self.mode == "replay":
+            parts.append("replay: recorded answer")
+        return " · ".join(parts)
+
+    def _repr_markdown_(self) -> str:
+        return f"{safe_markdown(self.text)}\n\n<sub>{safe_markdown(self.footer())}</sub>"
+
+    def __repr__(self) -> str:
+        return f"Answer({self.text[:60]!r}…, model={self.model!r}, attempts={self.attempts})" \
+            if len(self.text) > 60 else \
+            f"Answer({self.text!r}, model={self.model!r}, attempts={self.attempts})"

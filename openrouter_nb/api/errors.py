@@ -1,0 +1,202 @@
+"""Every way a call can fail, as one exception tree.
+
+Each class carries its ``kind`` (the ``error_kind`` written to the ledger) and a short
+message that says what to do next. Messages never contain the API key.
+
+OpenRouterError
+ ├── RateLimitError
+ │    ├── MinuteRateLimit ........ rate_limit_minute   (free tier, 20/min: wait for the reset)
+ │    ├── DailyRateLimit ......... rate_limit_day      (free tier, 50 or 1000/day: stop)
+ │    └── UpstreamRateLimit ...... upstream_rate_limit (provider or shared capacity: retry or switch)
+ ├── AuthError ................... auth
+ ├── CreditsError ................ credits
+ ├── ModerationError ............. moderation
+ ├── ModelUnavailableError ....... model_unavailable
+ ├── BadRequestError ............. bad_request
+ ├── ProviderError ............... provider_error
+ ├── RequestTimeout .............. timeout
+ ├── NetworkError ................ network
+ ├── MidStreamError .............. midstream_error
+ ├── InvalidOutputError .......... invalid_output
+ ├── BudgetExceeded .............. budget
+ └── SensitiveInputBlocked ....... blocked_sensitive
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "ERROR_KINDS",
+    "AuthError",
+    "BadRequestError",
+    "BudgetExceeded",
+    "CreditsError",
+    "DailyRateLimit",
+    "InvalidOutputError",
+    "MidStreamError",
+    "MinuteRateLimit",
+    "ModelUnavailableError",
+    "ModerationError",
+    "NetworkError",
+    "OpenRouterError",
+    "ProviderError",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RequestTimeout",
+    "SensitiveInputBlocked",
+    "UpstreamRateLimit",
+    "error_class_for",
+]
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """``X-RateLimit-*`` values from a 429 (headers or ``error.metadata.headers``)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_epoch_s: float | None = None  # OpenRouter sends epoch *milliseconds*; stored as seconds
+
+    @property
+    def reset_utc(self) -> datetime | None:
+        if self.reset_epoch_s is None:
+            return None
+        return datetime.fromtimestamp(self.reset_epoch_s, tz=timezone.utc)
+
+
+class OpenRouterError(Exception):
+    """Base of every error raised by openrouter_nb."""
+
+    kind: str = "error"
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        retry_after_s: float | None = None,
+        rate_limit: RateLimitInfo | None = None,
+        metadata: dict[str, Any] | None = None,
+        call_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.model = model
+        self.provider = provider
+        self.retry_after_s = retry_after_s
+        self.rate_limit = rate_limit
+        self.metadata = metadata or {}
+        self.call_id = call_id
+        # Set by the session: partial text received before a mid-stream failure.
+        self.partial_text: str = ""
+        self.attempts: int = 0
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, message={self.message!r})"
+
+
+class RateLimitError(OpenRouterError):
+    kind = "rate_limit"
+
+
+class MinuteRateLimit(RateLimitError):
+    kind = "rate_limit_minute"
+    retryable = True
+
+
+class DailyRateLimit(RateLimitError):
+    kind = "rate_limit_day"
+
+
+class UpstreamRateLimit(RateLimitError):
+    kind = "upstream_rate_limit"
+    retryable = True
+
+
+class AuthError(OpenRouterError):
+    kind = "auth"
+
+
+class CreditsError(OpenRouterError):
+    kind = "credits"
+
+
+class ModerationError(OpenRouterError):
+    kind = "moderation"
+
+
+class ModelUnavailableError(OpenRouterError):
+    kind = "model_unavailable"
+
+
+class BadRequestError(OpenRouterError):
+    kind = "bad_request"
+
+
+class ProviderError(OpenRouterError):
+    kind = "provider_error"
+    retryable = True
+
+
+class RequestTimeout(OpenRouterError):
+    kind = "timeout"
+    retryable = True
+
+
+class NetworkError(OpenRouterError):
+    kind = "network"
+
+
+class MidStreamError(OpenRouterError):
+    kind = "midstream_error"
+    retryable = True
+
+
+class InvalidOutputError(OpenRouterError):
+    kind = "invalid_output"
+
+
+class BudgetExceeded(OpenRouterError):
+    kind = "budget"
+
+
+class SensitiveInputBlocked(OpenRouterError):
+    kind = "blocked_sensitive"
+
+
+_CLASSES: tuple[type[OpenRouterError], ...] = (
+    MinuteRateLimit,
+    DailyRateLimit,
+    UpstreamRateLimit,
+    AuthError,
+    CreditsError,
+    ModerationError,
+    ModelUnavailableError,
+    BadRequestError,
+    ProviderError,
+    RequestTimeout,
+    NetworkError,
+    MidStreamError,
+    InvalidOutputError,
+    BudgetExceeded,
+    SensitiveInputBlocked,
+)
+_BY_KIND = {cls.kind: cls for cls in _CLASSES}
+
+#: Every ``error_kind`` the ledger may hold.
+ERROR_KINDS: tuple[str, ...] = tuple(_BY_KIND)
+
+
+def error_class_for(kind: str) -> type[OpenRouterError]:
+    """The exception class for an ``error_kind``."""
+    return _BY_KIND.get(kind, OpenRouterError)

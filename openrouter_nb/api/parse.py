@@ -1,0 +1,462 @@
+"""Turn OpenRouter's HTTP answers into ``ChatResult`` objects or typed errors.
+
+What the real service does, and this module handles (see reference/openrouter-api.md):
+errors with HTTP 200 (a body holding only ``error``, or ``choices[0].finish_reason ==
+"error"``), errors mid-stream, whitespace before the JSON, ``X-RateLimit-*`` in the
+headers *and* in ``error.metadata.headers`` with the reset in epoch milliseconds, and
+three kinds of 429 that need three different reactions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .errors import (
+    AuthError,
+    BadRequestError,
+    CreditsError,
+    DailyRateLimit,
+    MidStreamError,
+    MinuteRateLimit,
+    ModelUnavailableError,
+    ModerationError,
+    OpenRouterError,
+    ProviderError,
+    RateLimitInfo,
+    RequestTimeout,
+    UpstreamRateLimit,
+)
+from .sse import DONE
+from .types import ChatResult, Usage
+
+_SNIPPET = 120
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` that tolerates the blank lines OpenRouter sometimes sends first."""
+    return json.loads(text.strip())
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return str(value)
+    return None
+
+
+def _to_int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def rate_limit_info(headers: Mapping[str, str], metadata: Mapping[str, Any]) -> RateLimitInfo | None:
+    """``X-RateLimit-*`` from the response headers, else from ``error.metadata.headers``."""
+    sources: list[Mapping[str, str]] = [headers]
+    nested = metadata.get("headers")
+    if isinstance(nested, Mapping):
+        sources.append(nested)
+    for source in sources:
+        limit = _to_int(_header(source, "X-RateLimit-Limit"))
+        remaining = _to_int(_header(source, "X-RateLimit-Remaining"))
+        reset = _to_int(_header(source, "X-RateLimit-Reset"))
+        if limit is None and remaining is None and reset is None:
+            continue
+        reset_s: float | None = None
+        if reset is not None:
+            # OpenRouter sends epoch milliseconds; accept seconds from look-alike servers.
+            reset_s = reset / 1000.0 if reset > 100_000_000_000 else float(reset)
+        return RateLimitInfo(limit=limit, remaining=remaining, reset_epoch_s=reset_s)
+    return None
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], metadata: Mapping[str, Any], now: float | None = None
+) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date), else ``metadata.retry_after_seconds``."""
+    value = _header(headers, "Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    for source in (metadata, metadata.get("availability") or {}):
+        if isinstance(source, Mapping):
+            for name in ("retry_after_seconds", "retry_after"):
+                seconds = source.get(name)
+                if isinstance(seconds, (int, float)):
+                    return max(0.0, float(seconds))
+    return None
+
+
+def _clock_utc(epoch_s: float) -> str:
+    utc = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    local = utc.astimezone()
+    text = f"{utc:%H:%M} UTC"
+    if local.utcoffset() != utc.utcoffset():
+        text += f" ({local:%H:%M} local)"
+    return text
+
+
+def _metadata(error: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = error.get("metadata")
+    result = dict(metadata) if isinstance(metadata, Mapping) else {}
+    availability = error.get("availability")
+    if isinstance(availability, Mapping):
+        result.setdefault("availability", dict(availability))
+    return result
+
+
+def _status_of(error: Mapping[str, Any], http_status: int) -> int:
+    code = error.get("code")
+    if isinstance(code, int) and 100 <= code <= 599:
+        return code
+    if isinstance(error.get("http_status"), int):
+        return int(error["http_status"])
+    return http_status
+
+
+def error_from_body(
+    body: Any,
+    *,
+    http_status: int,
+    headers: Mapping[str, str] | None = None,
+    model: str | None = None,
+) -> OpenRouterError:
+    """Classify an OpenRouter error envelope into one typed exception."""
+    headers = headers or {}
+    error: Mapping[str, Any] = {}
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        error = body["error"]
+    status = _status_of(error, http_status)
+    message = str(error.get("message") or "") or f"HTTP {status}"
+    metadata = _metadata(error)
+    provider = metadata.get("provider_name") if isinstance(metadata.get("provider_name"), str) else None
+    raw = metadata.get("raw")
+    raw_text = raw if isinstance(raw, str) else (json.dumps(raw) if raw is not None else "")
+    availability = metadata.get("availability") or {}
+    availability_code = availability.get("code") if isinstance(availability, Mapping) else None
+    limits = rate_limit_info(headers, metadata)
+    retry_after = retry_after_seconds(headers, metadata)
+    common: dict[str, Any] = dict(
+        http_status=status,
+        model=model,
+        provider=provider,
+        retry_after_s=retry_after,
+        rate_limit=limits,
+        metadata=metadata,
+    )
+    where = f" ({model})" if model else ""
+    if status == 429:
+        return _classify_429(message, raw_text, metadata, limits, availability_code, where, common)
+    if status == 401:
+        return AuthError(
+            f"OpenRouter rejected the API key ({message.rstrip('.')}). Check OPENROUTER_API_KEY, "
+            "or enter a key with %openrouter key.",
+            **common,
+        )
+    if status == 402:
+        return CreditsError(
+            f"Not enough credits: {_snippet(message)} Free models need a non-negative balance; "
+            "top up at openrouter.ai/credits or lower max_tokens.",
+            **common,
+        )
+    if status == 403:
+        if metadata.get("reasons") or metadata.get("flagged_input") is not None or (
+            metadata.get("error_type") == "content_policy_violation"
+        ):
+            reasons = ", ".join(str(r) for r in metadata.get("reasons") or []) or "policy"
+            return ModerationError(
+                f"The prompt was flagged by moderation{where} ({reasons}). Rephrase it, or pick a "
+                "model without moderation.",
+                **common,
+            )
+        if "budget" in str(metadata.get("limit_source", "")) or "limit" in str(
+            metadata.get("limit_source", "")
+        ):
+            return CreditsError(
+                f"A spending budget is used up: {_snippet(message)} Wait for its reset or raise it.",
+                **common,
+            )
+        return AuthError(
+            f"Not allowed: {_snippet(message)} Check the key's permissions and guardrails.",
+            **common,
+        )
+    if status == 404:
+        text = message + " " + raw_text
+        if availability_code == "privacy_restricted" or "data policy" in text.lower():
+            return ModelUnavailableError(
+                f"No provider of this model{where} matches your data policy: the privacy settings "
+                "(or provider preferences such as data_collection='deny' / zdr=True) exclude every "
+                "endpoint. Relax them at openrouter.ai/settings/privacy or pick another model.",
+                **common,
+            )
+        if availability_code == "free_variant_ended":
+            return ModelUnavailableError(
+                f"The free variant{where} has ended. Pick another :free model "
+                "(%openrouter models --free) or use openrouter/free.",
+                **common,
+            )
+        return ModelUnavailableError(
+            f"No provider is serving this model right now{where}: {_snippet(message)} Pick another "
+            "model (%openrouter models --free) or use openrouter/free.",
+            **common,
+        )
+    if status == 400:
+        if "not a valid model" in message or availability_code == "model_not_found":
+            return ModelUnavailableError(
+                f"Unknown model id: {_snippet(message)} Model ids look like 'vendor/model:free'; "
+                "list them with %openrouter models --free.",
+                **common,
+            )
+        return BadRequestError(f"The request was rejected: {_snippet(message)}", **common)
+    if status == 408:
+        return RequestTimeout(
+            f"OpenRouter timed out waiting for the model{where}. Retry, or pick a faster model.",
+            **common,
+        )
+    if status in (413, 422):
+        return BadRequestError(
+            f"The request was rejected: {_snippet(message)} Shorten the prompt.", **common
+        )
+    detail = f"{message}: {raw_text}" if raw_text and raw_text not in message else message
+    return ProviderError(
+        f"The provider failed{where} (HTTP {status}): {_snippet(detail)} Retry shortly or pick "
+        "another model.",
+        **common,
+    )
+
+
+def _classify_429(
+    message: str,
+    raw_text: str,
+    metadata: Mapping[str, Any],
+    limits: RateLimitInfo | None,
+    availability_code: Any,
+    where: str,
+    common: dict[str, Any],
+) -> OpenRouterError:
+    source = str(metadata.get("limit_source") or "")
+    lowered = message.lower()
+    is_day = "free-models-per-day" in lowered or source == "openrouter_free_tier_daily"
+    is_minute = "free-models-per-min" in lowered or source == "openrouter_free_tier_minute"
+    is_upstream = (
+        "provider returned error" in lowered
+        or "high demand" in lowered
+        or "limit_rpm/" in lowered
+        or "limit_rpd/" in lowered
+        or source == "openrouter_shared_capacity"
+        or availability_code == "capacity_exhausted"
+        or bool(metadata.get("provider_name"))
+        or bool(raw_text)
+    )
+    if not (is_day or is_minute or is_upstream) and limits is not None:
+        # A bare "Rate limit exceeded" with X-RateLimit-*: judge by how far away the reset is.
+        now = time.time()
+        far = limits.reset_epoch_s is not None and limits.reset_epoch_s - now > 120
+        is_day, is_minute = far, not far
+    if is_day:
+        limit = limits.limit if limits and limits.limit else None
+        quota = f" ({limit}/day)" if limit else ""
+        when = (
+            f" It resets at {_clock_utc(limits.reset_epoch_s)}."
+            if limits and limits.reset_epoch_s
+            else " It resets at 00:00 UTC."
+        )
+        hint = " Add 10 credits to unlock 1000/day." if limit == 50 else ""
+        return DailyRateLimit(
+            f"Daily free-model limit reached{quota}.{when} Another :free model will not help: "
+            f"the quota is shared.{hint}",
+            **common,
+        )
+    if is_minute:
+        wait = ""
+        if limits and limits.reset_epoch_s:
+            wait = f" It resets at {_clock_utc(limits.reset_epoch_s)}."
+        return MinuteRateLimit(
+            f"Per-minute free-model limit reached (20/min).{wait} Wait a minute, or let the "
+            "session pace requests.",
+            **common,
+        )
+    detail = raw_text or message
+    return UpstreamRateLimit(
+        f"The model is rate-limited upstream{where}: {_snippet(detail)} Retry shortly or pick "
+        "another model; this is not your quota.",
+        **common,
+    )
+
+
+def _choice_error(choice: Mapping[str, Any], body: Mapping[str, Any], http_status: int,
+                  headers: Mapping[str, str], model: str | None) -> OpenRouterError:
+    error = choice.get("error") if isinstance(choice.get("error"), Mapping) else {}
+    envelope = {"error": error or {"code": 502, "message": "The provider stopped with an error"}}
+    return error_from_body(envelope, http_status=502, headers=headers, model=model)
+
+
+def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], latency_s: float,
+                requested_model: str | None = None) -> ChatResult:
+    """Parse a non-streaming chat completion, raising for errors hidden in a 200."""
+    if not isinstance(body, Mapping):
+        raise ProviderError(
+            f"OpenRouter answered with JSON that is not an object (HTTP {http_status}). Retry.",
+            http_status=http_status, model=requested_model,
+        )
+    served = body.get("model") if isinstance(body.get("model"), str) else None
+    if isinstance(body.get("error"), Mapping):
+        raise error_from_body(body, http_status=http_status, headers=headers,
+                              model=served or requested_model)
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
+        raise ProviderError(
+            f"The answer had no choices (HTTP {http_status}). Retry, or pick another model.",
+            http_status=http_status, model=served or requested_model,
+        )
+    choice = choices[0]
+    if choice.get("finish_reason") == "error" or isinstance(choice.get("error"), Mapping):
+        raise _choice_error(choice, body, http_status, headers, served or requested_model)
+    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    content = message.get("content")
+    return ChatResult(
+        text=content if isinstance(content, str) else "",
+        model=served,
+        provider=body.get("provider") if isinstance(body.get("provider"), str) else None,
+        generation_id=body.get("id") if isinstance(body.get("id"), str) else None,
+        finish_reason=choice.get("finish_reason"),
+        usage=Usage.from_json(body.get("usage")),
+        latency_s=latency_s,
+        raw=dict(body),
+    )
+
+
+class StreamAccumulator:
+    """Feed it SSE ``data`` payloads; it returns text deltas and builds the final result.
+
+    Usage is read from whichever chunk carries it (the docs say a last chunk with empty
+    ``choices``; real free-model streams attach it to a delta chunk).
+    """
+
+    def __init__(self, *, requested_model: str | None, started: float,
+                 clock: Any = time.perf_counter) -> None:
+        self.requested_model = requested_model
+        self.started = started
+        self._clock = clock
+        self.parts: list[str] = []
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.generation_id: str | None = None
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.ttft_s: float | None = None
+        self.done = False
+        self.chunks = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, payload: str) -> str:
+        """Take one ``data`` payload; return the text it adds ('' for none)."""
+        if payload.strip() == DONE:
+            self.done = True
+            return ""
+        try:
+            chunk = load_json(payload)
+        except ValueError:
+            raise MidStreamError(
+                f"The stream carried a chunk that is not JSON: {_snippet(payload)!r}. Retry.",
+                model=self.model or self.requested_model, provider=self.provider,
+            ) from None
+        if not isinstance(chunk, Mapping):
+            return ""
+        self.chunks += 1
+        self.model = chunk.get("model") or self.model
+        self.provider = chunk.get("provider") or self.provider
+        self.generation_id = chunk.get("id") or self.generation_id
+        if chunk.get("usage") is not None:
+            self.usage = Usage.from_json(chunk.get("usage")) or self.usage
+        if isinstance(chunk.get("error"), Mapping):
+            raise self._stream_error(chunk)
+        added = []
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, Mapping):
+                continue
+            delta = choice.get("delta") if isinstance(choice.get("delta"), Mapping) else {}
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                added.append(content)
+            if choice.get("finish_reason") == "error":
+                raise self._stream_error({**chunk, "error": choice.get("error") or {}})
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        text = "".join(added)
+        if text:
+            if self.ttft_s is None:
+                self.ttft_s = self._clock() - self.started
+            self.parts.append(text)
+        return text
+
+    def _stream_error(self, chunk: Mapping[str, Any]) -> OpenRouterError:
+        model = self.model or self.requested_model
+        if not self.parts:
+            # Nothing shown yet: classify like an ordinary error (e.g. an upstream 429).
+            return error_from_body(chunk, http_status=200, model=model)
+        error = chunk.get("error") or {}
+        message = str(error.get("message") or "provider error") if isinstance(error, Mapping) else ""
+        failure = MidStreamError(
+            f"The stream broke off after {len(self.text)} characters{f' ({model})' if model else ''}"
+            f": {_snippet(message)}. The partial answer is kept; retry for a whole one.",
+            http_status=200, model=model, provider=self.provider,
+            metadata=dict(error.get("metadata") or {}) if isinstance(error, Mapping) else {},
+        )
+        failure.partial_text = self.text
+        return failure
+
+    def result(self) -> ChatResult:
+        """The finished result; raises ``MidStreamError`` if the stream was cut short."""
+        if not self.done and self.finish_reason is None:
+            model = self.model or self.requested_model
+            failure = MidStreamError(
+                f"The stream ended early after {len(self.text)} characters"
+                f"{f' ({model})' if model else ''}, with no finish reason. Retry.",
+                http_status=200, model=model, provider=self.provider,
+            )
+            failure.partial_text = self.text
+            raise failure
+        return ChatResult(
+            text=self.text,
+            model=self.model,
+            provider=self.provider,
+            generation_id=self.generation_id,
+            finish_reason=self.finish_reason,
+            usage=self.usage,
+            latency_s=self._clock() - self.started,
+            ttft_s=self.ttft_s,
+            streamed=True,
+        )
+
+
+__all__ = [
+    "StreamAccumulator",
+    "chat_result",
+    "error_from_body",
+    "load_json",
+    "rate_limit_info",
+    "retry_after_seconds",
+]

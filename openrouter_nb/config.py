@@ -1,0 +1,101 @@
+"""Where the key, the base URL, the sandbox switch and the ledger folder come from.
+
+Rules (DESIGN.md): ``OPENROUTER_API_KEY`` is the key (or one entered with
+``%openrouter key``, kept in memory only); ``OPENROUTER_BASE_URL`` points elsewhere;
+``OPENROUTER_NB_SANDBOX=1`` forces the in-process sandbox; with no key and no base URL
+the sandbox is used automatically and the output says so. ``OPENROUTER_NB_HOME`` holds
+the ledger (default ``~/.openrouter_nb``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .api.client import DEFAULT_BASE_URL
+
+SANDBOX_BASE_URL = "http://sandbox.openrouter-nb.local/api/v1"
+_TRUE = {"1", "true", "yes", "on"}
+
+# A key entered in the notebook (%openrouter key): process memory only, never on disk.
+_memory_key: str | None = None
+
+
+def set_memory_key(key: str | None) -> None:
+    """Keep a key for this process only (used by the masked key widget)."""
+    global _memory_key
+    _memory_key = key.strip() if key and key.strip() else None
+
+
+def memory_key() -> str | None:
+    return _memory_key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved connection settings of a session."""
+
+    api_key: str | None
+    base_url: str
+    sandbox: bool
+    home: Path
+    reason: str  # why this mode was chosen, shown to the user
+
+    @property
+    def account(self) -> str:
+        """A fingerprint that tells keys apart in the ledger without storing them."""
+        if self.sandbox:
+            return "sandbox"
+        return account_fingerprint(self.api_key)
+
+    def __repr__(self) -> str:  # never show the key
+        return (f"Settings(base_url={self.base_url!r}, sandbox={self.sandbox}, "
+                f"home={str(self.home)!r}, key={'set' if self.api_key else 'unset'})")
+
+
+def account_fingerprint(api_key: str | None) -> str:
+    if not api_key:
+        return "anonymous"
+    return "key-" + hashlib.sha256(api_key.encode()).hexdigest()[:10]
+
+
+def home_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("OPENROUTER_NB_HOME") or Path.home() / ".openrouter_nb").expanduser()
+
+
+def resolve(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    sandbox: bool | None = None,
+    home: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Apply the DESIGN.md rules to explicit arguments, then the environment."""
+    env = os.environ if env is None else env
+    folder = Path(home).expanduser() if home is not None else home_dir(env)
+    key = api_key or env.get("OPENROUTER_API_KEY") or memory_key() or None
+    url = base_url or env.get("OPENROUTER_BASE_URL") or None
+    if sandbox is None and env.get("OPENROUTER_NB_SANDBOX", "").strip().lower() in _TRUE:
+        return Settings(None, SANDBOX_BASE_URL, True, folder,
+                        "sandbox: OPENROUTER_NB_SANDBOX=1, answers are simulated")
+    if sandbox:
+        return Settings(None, SANDBOX_BASE_URL, True, folder, "sandbox: answers are simulated")
+    if sandbox is None and not key and not url:
+        return Settings(None, SANDBOX_BASE_URL, True, folder,
+                        "sandbox: no OPENROUTER_API_KEY set, answers are simulated")
+    return Settings(key, (url or DEFAULT_BASE_URL).rstrip("/"), False, folder,
+                    f"live: {url or DEFAULT_BASE_URL}")
+
+
+def redact(text: str, api_key: str | None) -> str:
+    """Remove the key (and anything shaped like an OpenRouter key) from ``text``."""
+    import re
+
+    if api_key:
+        text = text.replace(api_key, "sk-or-…")
+    return re.sub(r"sk-or-v1-[0-9a-fA-F]{8,}", "sk-or-v1-…", text)

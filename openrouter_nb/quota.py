@@ -1,0 +1,272 @@
+"""Free-tier quota state and pacing for one account.
+
+Three sources, combined: the ledger (every attempt this account's key made since UTC
+midnight, across kernels), ``GET /key`` (``free_model_daily_requests``: authoritative but
+cached for about a minute, and absent on older keys) and the ``X-RateLimit-*`` values of
+429s. :class:`QuotaState` says which source each figure came from.
+
+Pacing: before a request is sent, :meth:`QuotaTracker.acquire` waits for a free slot in
+the sliding per-minute window instead of provoking a 429. The clock and the sleep are
+injected, so tests and the sandbox can run in scaled or fake time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from .api.errors import DailyRateLimit, MinuteRateLimit, OpenRouterError, RateLimitInfo
+from .api.types import KeyInfo
+
+FREE_RPM = 20
+FREE_RPD = 50
+FREE_RPD_WITH_CREDITS = 1000
+
+
+def utc_midnight_after(epoch: float) -> float:
+    """The next 00:00 UTC after ``epoch`` (the daily reset)."""
+    day = datetime.fromtimestamp(epoch, tz=timezone.utc).date()
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() + 86400.0
+
+
+def utc_midnight_before(epoch: float) -> float:
+    return utc_midnight_after(epoch) - 86400.0
+
+
+def is_free_model(model: str | None) -> bool:
+    return bool(model) and (str(model).endswith(":free") or model == "openrouter/free")
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    """A snapshot for displays: plain numbers, plus where each came from."""
+
+    minute_used: int
+    minute_limit: int
+    minute_reset_at: float | None  # epoch when the next per-minute slot frees up
+    day_used: int
+    day_limit: int
+    day_reset_at: float  # next 00:00 UTC
+    now: float
+    window_s: float = 60.0
+    sources: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+    waiting_s: float = 0.0  # >0 while a request waits for a slot
+    day_blocked: bool = False
+    last_model: str | None = None
+    budget: int | None = None
+    budget_used: int = 0
+
+    @property
+    def day_remaining(self) -> int:
+        return 0 if self.day_blocked else max(0, self.day_limit - self.day_used)
+
+    @property
+    def minute_remaining(self) -> int:
+        return max(0, self.minute_limit - self.minute_used)
+
+    @property
+    def budget_remaining(self) -> int | None:
+        return None if self.budget is None else max(0, self.budget - self.budget_used)
+
+
+class QuotaTracker:
+    """Per-account quota: pacing for the minute window, counting for the day."""
+
+    def __init__(
+        self,
+        *,
+        rpm: int = FREE_RPM,
+        rpd: int | None = None,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        day_count: Callable[[float], int] | None = None,
+        recent_sends: list[float] | None = None,
+    ) -> None:
+        self.rpm = rpm
+        self.rpd = rpd
+        self.window_s = window_s
+        self.clock = clock
+        self.sleep = sleep
+        self._day_count = day_count  # ledger-backed count of attempts since a UTC midnight
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque(sorted(recent_sends or []))
+        self._local_day: list[float] = []
+        self._minute_blocked_until = 0.0
+        self._day_blocked_until = 0.0
+        self._key: KeyInfo | None = None
+        self._key_at: float | None = None
+        self._limit_from_429: RateLimitInfo | None = None
+        self._waiting_until = 0.0
+        self.last_model: str | None = None
+        self.budget: int | None = None
+        self.budget_used = 0
+        self._listeners: list[Callable[[QuotaState], None]] = []
+
+    # -- listeners (the meter) --------------------------------------------------------------
+    def subscribe(self, listener: Callable[[QuotaState], None]) -> Callable[[], None]:
+        """Call ``listener(state)`` after every change; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _notify(self) -> None:
+        if not self._listeners:
+            return
+        state = self.state()
+        for listener in list(self._listeners):
+            listener(state)
+
+    # -- pacing ------------------------------------------------------------------------------
+    def _prune(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.window_s:
+            self._sent.popleft()
+
+    def acquire(self, model: str | None = None) -> float:
+        """Wait until a request may be sent without a per-minute 429; returns seconds waited.
+
+        Raises ``DailyRateLimit`` without waiting when the daily quota is known to be spent.
+        Paid models are not paced (OpenRouter does not cap them).
+        """
+        if not is_free_model(model):
+            return 0.0
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self.clock()
+                self.check_day(now)
+                self._prune(now)
+                free_at = self._minute_blocked_until
+                if len(self._sent) >= self.rpm:
+                    free_at = max(free_at, self._sent[0] + self.window_s)
+                if free_at <= now:
+                    self._sent.append(now)
+                    self._local_day.append(now)
+                    self._waiting_until = 0.0
+                    break
+                self._waiting_until = free_at
+                wait = free_at - now
+            self._notify()
+            self.sleep(wait)
+            waited += wait
+        self._notify()
+        return waited
+
+    def check_day(self, now: float | None = None) -> None:
+        """Raise ``DailyRateLimit`` if a per-day 429 said so and its reset has not come."""
+        now = self.clock() if now is None else now
+        if self._day_blocked_until > now:
+            info = self._limit_from_429
+            raise DailyRateLimit(
+                "Daily free-model limit already reached; not sending. It resets at "
+                f"{datetime.fromtimestamp(self._day_blocked_until, tz=timezone.utc):%H:%M} UTC.",
+                rate_limit=info,
+            )
+
+    # -- feedback from responses -----------------------------------------------------------------
+    def note_result(self, model: str | None) -> None:
+        self.last_model = model or self.last_model
+        self._notify()
+
+    def note_error(self, error: OpenRouterError) -> None:
+        """Learn from a 429: block the minute or the day until the reset it names."""
+        info = error.rate_limit
+        now = self.clock()
+        with self._lock:
+            if isinstance(error, MinuteRateLimit):
+                reset = info.reset_epoch_s if info and info.reset_epoch_s else now + self.window_s
+                self._minute_blocked_until = max(self._minute_blocked_until, reset)
+                self._limit_from_429 = info or self._limit_from_429
+            elif isinstance(error, DailyRateLimit) and error.http_status == 429:
+                reset = (info.reset_epoch_s if info and info.reset_epoch_s
+                         else utc_midnight_after(now))
+                self._day_blocked_until = max(self._day_blocked_until, reset)
+                self._limit_from_429 = info or self._limit_from_429
+                if info and info.limit:
+                    self.rpd = info.limit
+        self._notify()
+
+    def note_key(self, info: KeyInfo) -> None:
+        """Take ``GET /key`` figures (the tier's daily limit, the service's own count)."""
+        with self._lock:
+            self._key = info
+            self._key_at = self.clock()
+            if info.daily_limit:
+                self.rpd = info.daily_limit
+        self._notify()
+
+    def note_budget(self, budget: int | None, used: int) -> None:
+        self.budget, self.budget_used = budget, used
+        self._notify()
+
+    # -- snapshot ---------------------------------------------------------------------------------
+    def state(self) -> QuotaState:
+        with self._lock:
+            now = self.clock()
+            self._prune(now)
+            midnight = utc_midnight_before(now)
+            sources: dict[str, str] = {}
+            if self._day_count is not None:
+                ledger_day = self._day_count(midnight)
+                sources["day_used"] = "ledger"
+            else:
+                ledger_day = sum(1 for t in self._local_day if t >= midnight)
+                sources["day_used"] = "this session"
+            day_used, note = ledger_day, ""
+            key = self._key
+            key_fresh = (key is not None and key.daily_used is not None and self._key_at is not None
+                         and self._key_at >= midnight)
+            if key_fresh and key is not None and key.daily_used is not None:
+                if key.daily_used > ledger_day:
+                    note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day}: "
+                            "other tools or machines share this account")
+                    day_used, sources["day_used"] = key.daily_used, "/key"
+                elif key.daily_used < ledger_day:
+                    note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day} "
+                            "(/key lags about a minute)")
+            if self.rpd is not None:
+                day_limit = self.rpd
+                sources["day_limit"] = "/key" if key and key.daily_limit else "429 headers or setting"
+            else:
+                day_limit = FREE_RPD
+                sources["day_limit"] = "default (50/day until 10 credits are bought)"
+            blocked = self._day_blocked_until > now
+            if blocked:
+                sources["day_used"] = "429 per-day"
+                day_used = max(day_used, day_limit)
+            minute_reset = None
+            if self._sent:
+                minute_reset = self._sent[0] + self.window_s
+            if self._minute_blocked_until > now:
+                minute_reset = max(minute_reset or 0.0, self._minute_blocked_until)
+            return QuotaState(
+                minute_used=self.rpm if self._minute_blocked_until > now else len(self._sent),
+                minute_limit=self.rpm,
+                minute_reset_at=minute_reset,
+                day_used=day_used,
+                day_limit=day_limit,
+                day_reset_at=self._day_blocked_until if blocked else utc_midnight_after(now),
+                now=now,
+                window_s=self.window_s,
+                sources=sources,
+                note=note,
+                waiting_s=max(0.0, self._waiting_until - now),
+                day_blocked=blocked,
+                last_model=self.last_model,
+                budget=self.budget,
+                budget_used=self.budget_used,
+            )
+
+
+def with_now(state: QuotaState, now: float) -> QuotaState:
+    """The same state seen at another moment (for countdowns between calls)."""
+    return replace(state, now=now)
+
+
+def format_countdown(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return str(timedelta(seconds=seconds)) if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,343 @@
+"""``Session``: client, ledger and policies tied together. ``ask`` lives here.
+
+A call is one or more attempts. Before each attempt the session checks the budget and
+waits for a per-minute slot; after it, it writes one ledger row and asks the retry policy
+what to do next. Nothing is ever substituted silently: a fallback model is only used when
+the caller named it, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import httpx
+
+from . import config
+from .answer import Answer
+from .api.client import DeltaCallback, OpenRouterClient
+from .api.errors import (
+    BadRequestError,
+    BudgetExceeded,
+    DailyRateLimit,
+    OpenRouterError,
+)
+from .api.types import ChatResult, KeyInfo
+from .ledger import Ledger, new_call_id
+from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+DEFAULT_MODEL = "openrouter/free"
+DEFAULT_MAX_TOKENS = 800  # short answers by default: free quotas are small, demos are public
+DEFAULT_TIMEOUT_S = 60.0
+MAX_MODELS = 3  # OpenRouter rejects longer fallback lists
+
+#: Event callback: ``on_event(name, details)``; names are "waiting", "retry", "fallback".
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+_ledgers: dict[Path, Ledger] = {}
+_ledgers_lock = threading.Lock()
+
+
+def shared_ledger(path: Path) -> Ledger:
+    """One ``Ledger`` per file per process."""
+    path = path.expanduser().resolve()
+    with _ledgers_lock:
+        if path not in _ledgers:
+            _ledgers[path] = Ledger(path)
+        return _ledgers[path]
+
+
+class Session:
+    """Explicit configuration for talking to OpenRouter (or the sandbox) from a notebook.
+
+    ``Session()`` with nothing set uses the in-process sandbox; set ``OPENROUTER_API_KEY``
+    (or pass ``api_key=``) for the real service. ``budget`` caps the requests this session
+    may send; ``retries`` bounds extra attempts per call.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        sandbox: bool | None = None,
+        home: str | Path | None = None,
+        model: str = DEFAULT_MODEL,
+        budget: int | None = None,
+        retries: int = 2,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
+        provider: Mapping[str, Any] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        ledger: Ledger | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        rpm: int | None = None,
+        rpd: int | None = None,
+        window_s: float | None = None,
+        sandbox_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = config.resolve(api_key=api_key, base_url=base_url, sandbox=sandbox,
+                                       home=home)
+        self.model = model
+        self.budget = budget
+        self.budget_used = 0
+        self.retry_policy = RetryPolicy(retries=retries)
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.provider = dict(provider) if provider else None
+        self.clock = clock
+        self.sleep = sleep
+        self.sandbox: Any = None
+        key = self.settings.api_key
+        options = dict(sandbox_options or {})
+        if self.settings.sandbox and transport is None:
+            from .sandbox import Sandbox, SandboxTransport, sandbox_key
+
+            options.setdefault("clock", clock)
+            self.sandbox = Sandbox(**options)
+            transport = SandboxTransport(self.sandbox)
+            key = sandbox_key()
+            rpm = rpm or options.get("rpm")
+            rpd = rpd or options.get("rpd")
+            window_s = window_s or options.get("window_s")
+        self.mode = "sandbox" if self.settings.sandbox else "live"
+        self._key = key
+        self.client = OpenRouterClient(key, self.settings.base_url, transport=transport,
+                                       timeout=timeout)
+        self.ledger = ledger or shared_ledger(self.settings.home / "ledger.sqlite")
+        self.account = self.settings.account
+        self.session_id = new_call_id()
+        window = window_s or 60.0
+        self.quota = QuotaTracker(
+            rpm=rpm or FREE_RPM, rpd=rpd, window_s=window, clock=clock, sleep=sleep,
+            day_count=self._day_count,
+            recent_sends=self.ledger.attempt_times(since=clock() - window, account=self.account),
+        )
+        self._budget_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        budget = "" if self.budget is None else f", budget={self.budget_used}/{self.budget}"
+        return f"Session(mode={self.mode!r}, model={self.model!r}{budget})"
+
+    @property
+    def description(self) -> str:
+        """One line for the user: which service, and why."""
+        return self.settings.reason
+
+    # -- the call --------------------------------------------------------------------------------
+    def ask(
+        self,
+        prompt: str,
+        model: str | None = None,
+        *,
+        stream: bool = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        retries: int | None = None,
+        fallback: Sequence[str] | None = None,
+        timeout: float | None = None,
+        provider: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_delta: DeltaCallback | None = None,
+        on_event: EventCallback | None = None,
+        batch_id: str | None = None,
+        row_key: str | None = None,
+    ) -> Answer:
+        """Send ``prompt`` and return the whole ``Answer`` (streaming uses SSE underneath)."""
+        call_id = new_call_id()
+        requested = (model or self.model).strip()
+        chain = [requested] + [m.strip() for m in (fallback or []) if m and m.strip()]
+        common = dict(call_id=call_id, requested_model=requested, prompt=prompt,
+                      batch_id=batch_id, row_key=row_key, stream=stream)
+        if not isinstance(prompt, str) or not prompt.strip():
+            self._refuse(BadRequestError("The prompt is empty. Write something in the cell (or "
+                                         "pass a non-empty string)."), common)
+        if len(chain) > MAX_MODELS:
+            self._refuse(BadRequestError(
+                f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
+                f"fallbacks); got {len(chain)}."), common)
+        body = self._body(prompt, system=system, max_tokens=max_tokens, temperature=temperature,
+                          seed=seed, stream=stream, provider=provider)
+        policy = self.retry_policy if retries is None else RetryPolicy(retries=retries)
+        attempt, retries_used, index = 0, 0, 0
+        while True:
+            attempt += 1
+            current = chain[index]
+            row = dict(common, attempt=attempt, requested_model=current,
+                       fallback=current if index else None)
+            self._spend_budget(row)
+            try:
+                waited = self.quota.acquire(current)
+            except DailyRateLimit as error:
+                self._record_error(error, row, wait_s=0.0)
+                self._finish_error(error, call_id, attempt)
+            if waited and on_event:
+                on_event("waited", {"seconds": waited, "model": current})
+            try:
+                result = self.client.chat({**body, "model": current}, timeout=timeout,
+                                          headers=headers, on_delta=on_delta)
+            except OpenRouterError as error:
+                self._record_error(error, row, wait_s=waited)
+                self.quota.note_error(error)
+                decision = policy.decide(error, retries_used=retries_used,
+                                         has_fallback=index + 1 < len(chain), now=self.clock())
+                if decision.action == "stop":
+                    self._finish_error(error, call_id, attempt)
+                if on_event:
+                    on_event(decision.action, {"error": error, "wait_s": decision.wait_s,
+                                               "reason": decision.reason, "attempt": attempt})
+                if decision.action == "fallback":
+                    index += 1
+                else:
+                    retries_used += 1
+                    if decision.wait_s > 0:
+                        self.sleep(decision.wait_s)
+                continue
+            self.quota.note_result(result.model)
+            self._record_ok(result, row, wait_s=waited)
+            return self._answer(result, requested, chain[index] if index else None, call_id,
+                                attempt)
+
+    # -- building blocks ---------------------------------------------------------------------------
+    def _body(self, prompt: str, *, system: str | None, max_tokens: int | None,
+              temperature: float | None, seed: int | None, stream: bool,
+              provider: Mapping[str, Any] | None) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": prompt})
+        body: dict[str, Any] = {"messages": messages}
+        limit = max_tokens if max_tokens is not None else self.max_tokens
+        if limit is not None:
+            body["max_tokens"] = int(limit)
+        if temperature is not None:
+            body["temperature"] = float(temperature)
+        if seed is not None:
+            body["seed"] = int(seed)
+        if stream:
+            body["stream"] = True
+        preferences = {**(self.provider or {}), **(provider or {})}
+        if preferences:
+            body["provider"] = preferences
+        return body
+
+    def _spend_budget(self, row: dict[str, Any]) -> None:
+        with self._budget_lock:
+            if self.budget is not None and self.budget_used >= self.budget:
+                error = BudgetExceeded(
+                    f"This session's budget of {self.budget} requests is spent; nothing was sent. "
+                    "Raise it with %openrouter budget N (or Session(budget=N)).")
+                self._record_error(error, row, wait_s=0.0)
+                self._finish_error(error, row["call_id"], row["attempt"])
+            self.budget_used += 1
+        self.quota.note_budget(self.budget, self.budget_used)
+
+    def _refuse(self, error: OpenRouterError, common: dict[str, Any]) -> NoReturn:
+        self._record_error(error, dict(common, attempt=1), wait_s=0.0)
+        self._finish_error(error, common["call_id"], 0)
+
+    def _finish_error(self, error: OpenRouterError, call_id: str, attempts: int) -> NoReturn:
+        error.call_id = call_id
+        error.attempts = attempts
+        raise error
+
+    def _base_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        return dict(row, sandbox=self.mode == "sandbox", mode=self.mode,
+                    session_id=self.session_id, account=self.account,
+                    base_url=self.settings.base_url)
+
+    def _record_ok(self, result: ChatResult, row: dict[str, Any], *, wait_s: float) -> None:
+        usage = result.usage
+        self.ledger.record(
+            **self._base_row(row), status="ok", served_model=result.model,
+            provider=result.provider, generation_id=result.generation_id,
+            http_status=200, latency_s=result.latency_s, ttft_s=result.ttft_s,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            cost=usage.cost if usage else None, response=result.text,
+            finish_reason=result.finish_reason, wait_s=wait_s or None,
+        )
+
+    def _record_error(self, error: OpenRouterError, row: dict[str, Any], *, wait_s: float) -> None:
+        prompt = row.get("prompt")
+        self.ledger.record(
+            **dict(self._base_row(row), prompt=prompt), status="error", error_kind=error.kind,
+            http_status=error.http_status, provider=error.provider,
+            served_model=error.model if error.model != row.get("requested_model") else None,
+            error_message=config.redact(error.message, self._key),
+            response=error.partial_text or None, wait_s=wait_s or None,
+        )
+
+    def _answer(self, result: ChatResult, requested: str, fallback: str | None, call_id: str,
+                attempts: int) -> Answer:
+        usage = result.usage.as_dict() if result.usage else {}
+        day_remaining = None
+        if is_free_model(fallback or requested):
+            day_remaining = self.quota.state().day_remaining
+        return Answer(
+            text=result.text, model=result.model, requested_model=requested,
+            provider=result.provider, usage=usage, latency_s=result.latency_s,
+            ttft_s=result.ttft_s, call_id=call_id, attempts=attempts,
+            sandbox=self.mode == "sandbox", generation_id=result.generation_id,
+            finish_reason=result.finish_reason, fallback=result.model if fallback else None,
+            day_remaining=day_remaining, mode=self.mode,
+        )
+
+    def _day_count(self, since: float) -> int:
+        return len(self.ledger.attempt_times(since=since, account=self.account))
+
+    # -- other views ------------------------------------------------------------------------------
+    def key_info(self) -> KeyInfo:
+        """``GET /key``; also feeds the quota state."""
+        info = self.client.key()
+        self.quota.note_key(info)
+        return info
+
+    def quota_state(self) -> QuotaState:
+        return self.quota.state()
+
+    def log(self, *, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame:
+        """This account's attempts as a DataFrame (the whole ledger file)."""
+        return self.ledger.dataframe(limit=limit, newest_first=newest_first)
+
+
+# -- the default session behind orn.ask() and the magics ---------------------------------------------
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def get_session() -> Session:
+    """The process-wide default session, made on first use from the environment."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+        return _default
+
+
+def set_session(session: Session | None) -> Session | None:
+    """Replace the default session (``None`` resets it to be made again from the environment)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, session
+    return old
