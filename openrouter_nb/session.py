@@ -37,6 +37,7 @@ DEFAULT_MODEL = "openrouter/free"
 DEFAULT_MAX_TOKENS = 800  # short answers by default: free quotas are small, demos are public
 DEFAULT_TIMEOUT_S = 60.0
 MAX_MODELS = 3  # OpenRouter rejects longer fallback lists
+SANDBOX_SERVER = "openrouter-nb-sandbox"  # the Server header of `python -m openrouter_nb.sandbox`
 
 #: Event callback: ``on_event(name, details)``; names are "waiting", "retry", "fallback".
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -213,6 +214,8 @@ class Session:
                     if decision.wait_s > 0:
                         self.sleep(decision.wait_s)
                 continue
+            if (result.server or "").startswith(SANDBOX_SERVER):
+                self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
             self.quota.note_result(result.model)
             self._record_ok(result, row, wait_s=waited)
             return self._answer(result, requested, chain[index] if index else None, call_id,

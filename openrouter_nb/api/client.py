@@ -8,6 +8,7 @@ HTTP request, and every failure comes back as one typed ``OpenRouterError``. Pas
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,8 +97,9 @@ class OpenRouterClient:
         if response.status_code >= 400:
             raise error_from_body(payload, http_status=response.status_code,
                                   headers=response.headers, model=model)
-        return chat_result(payload, http_status=response.status_code, headers=response.headers,
-                           latency_s=latency, requested_model=model)
+        result = chat_result(payload, http_status=response.status_code, headers=response.headers,
+                             latency_s=latency, requested_model=model)
+        return replace(result, server=response.headers.get("server"))
 
     def _chat_stream(
         self,
@@ -123,10 +125,12 @@ class OpenRouterClient:
                                               headers=response.headers, model=model)
                     # A 200 JSON answer to a streaming request: an error body, or a server
                     # that does not stream. Either way parse it like a non-streamed answer.
-                    return chat_result(payload, http_status=response.status_code,
-                                       headers=response.headers,
-                                       latency_s=time.perf_counter() - started,
-                                       requested_model=model)
+                    result = chat_result(payload, http_status=response.status_code,
+                                         headers=response.headers,
+                                         latency_s=time.perf_counter() - started,
+                                         requested_model=model)
+                    return replace(result, server=response.headers.get("server"))
+                server = response.headers.get("server")
                 for data in iter_sse_data(response.iter_lines()):
                     text = accumulator.feed(data)
                     if text and on_delta is not None:
@@ -136,7 +140,7 @@ class OpenRouterClient:
         except OpenRouterError as error:
             error.partial_text = error.partial_text or accumulator.text
             raise
-        return accumulator.result()
+        return replace(accumulator.result(), server=server)
 
     # -- other endpoints ------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -162,9 +166,10 @@ class OpenRouterClient:
         return payload if isinstance(payload, dict) else {}
 
     # -- helpers --------------------------------------------------------------------------
-    def _timeout(self, timeout: float | None) -> httpx.Timeout | None:
+    def _timeout(self, timeout: float | None) -> Any:
+        # httpx reads an explicit None as "no timeout at all": keep the client's default.
         if timeout is None:
-            return None
+            return httpx.USE_CLIENT_DEFAULT
         return httpx.Timeout(timeout, connect=min(10.0, timeout))
 
     def _json(self, response: httpx.Response, model: str | None) -> Any:

@@ -310,6 +310,16 @@ def _choice_error(choice: Mapping[str, Any], body: Mapping[str, Any], http_statu
     return error_from_body(envelope, http_status=502, headers=headers, model=model)
 
 
+def _empty_answer(model: Any, provider: Any, http_status: int) -> ProviderError:
+    # Models sometimes answer with no content at all (cold starts, scaling; reference §10.3).
+    return ProviderError(
+        f"The model{f' ({model})' if model else ''} returned an empty answer. Retry, or pick "
+        "another model.",
+        http_status=http_status, model=model if isinstance(model, str) else None,
+        provider=provider if isinstance(provider, str) else None,
+    )
+
+
 def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], latency_s: float,
                 requested_model: str | None = None) -> ChatResult:
     """Parse a non-streaming chat completion, raising for errors hidden in a 200."""
@@ -333,6 +343,8 @@ def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], late
         raise _choice_error(choice, body, http_status, headers, served or requested_model)
     message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
     content = message.get("content")
+    if not content and not message.get("tool_calls"):
+        raise _empty_answer(served or requested_model, body.get("provider"), http_status)
     return ChatResult(
         text=content if isinstance(content, str) else "",
         model=served,
@@ -366,6 +378,7 @@ class StreamAccumulator:
         self.ttft_s: float | None = None
         self.done = False
         self.chunks = 0
+        self.tool_calls = False
 
     @property
     def text(self) -> str:
@@ -399,6 +412,8 @@ class StreamAccumulator:
                 continue
             delta = choice.get("delta") if isinstance(choice.get("delta"), Mapping) else {}
             content = delta.get("content")
+            if delta.get("tool_calls"):
+                self.tool_calls = True
             if isinstance(content, str) and content:
                 added.append(content)
             if choice.get("finish_reason") == "error":
@@ -439,6 +454,8 @@ class StreamAccumulator:
             )
             failure.partial_text = self.text
             raise failure
+        if not self.text and not self.tool_calls:
+            raise _empty_answer(self.model or self.requested_model, self.provider, 200)
         return ChatResult(
             text=self.text,
             model=self.model,

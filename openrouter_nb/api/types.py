@@ -54,6 +54,7 @@ class ChatResult:
     latency_s: float
     ttft_s: float | None = None  # time to first token (streaming only)
     streamed: bool = False
+    server: str | None = None  # the response's Server header (tells the sandbox apart)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: the sandbox in-process and as a real loopback server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openrouter_nb.sandbox import Sandbox, SandboxServer, sandbox_key
+from openrouter_nb.session import Session
+
+
+class FakeClock:
+    """A clock tests move by hand; ``sleep`` advances it instead of waiting."""
+
+    def __init__(self, start: float = 1_788_800_000.0) -> None:  # 2026-09-07 16:53 UTC
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(Sandbox(seed=7)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def make_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
+    """Build sessions on a fresh ledger; ``loopback=server`` talks HTTP to a real server."""
+    made: list[Session] = []
+
+    def make(loopback: SandboxServer | None = None, **options: Any) -> Session:
+        options.setdefault("home", tmp_path)
+        options.setdefault("retries", 0)
+        if loopback is not None:
+            session = Session(api_key=sandbox_key(options.pop("key_name", tmp_path.name)),
+                              base_url=loopback.base_url, sandbox=False, **options)
+        else:
+            session = Session(sandbox=True, **options)
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        session.close()
