@@ -147,7 +147,7 @@ class Ledger:
             cursor = self._conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
-        return [_from_sql(dict(zip(names, row))) for row in rows]
+        return [_from_sql(dict(zip(names, row, strict=True))) for row in rows]
 
     def rows(self, *, call_id: str | None = None, limit: int | None = None,
              newest_first: bool = False) -> list[dict[str, Any]]:
@@ -167,19 +167,33 @@ class Ledger:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
-    def attempt_times(self, *, since: float, account: str | None, free_only: bool = True
-                      ) -> list[float]:
-        """Epochs of attempts sent to OpenRouter since ``since`` (for quota accounting).
+    _SENT = ("epoch >= ? AND account IS ? "
+             "AND COALESCE(error_kind, '') NOT IN ('budget', 'blocked_sensitive') "
+             "AND http_status IS NOT NULL OR (epoch >= ? AND account IS ? AND status = 'ok')")
 
-        Attempts refused before sending (budget, sensitive input, pacing) do not count.
-        """
-        sql = ("SELECT epoch FROM attempts WHERE epoch >= ? AND account IS ? "
-               "AND COALESCE(error_kind, '') NOT IN ('budget', 'blocked_sensitive')")
+    def _sent_where(self, free_only: bool) -> str:
+        # An attempt was *sent* if it got an HTTP status (or an answer); attempts refused
+        # locally (budget, sensitive input, a known daily block) never reached OpenRouter.
+        # Network errors and time-outs have no status: they may not have arrived, and
+        # are not counted.
+        sql = f"({self._SENT})"
         if free_only:
             sql += " AND (requested_model LIKE '%:free' OR requested_model = 'openrouter/free')"
-        sql += " ORDER BY epoch"
+        return sql
+
+    def attempt_times(self, *, since: float, account: str | None, free_only: bool = True
+                      ) -> list[float]:
+        """Epochs of attempts sent to OpenRouter since ``since`` (for quota accounting)."""
+        sql = f"SELECT epoch FROM attempts WHERE {self._sent_where(free_only)} ORDER BY epoch"
         with self._lock:
-            return [r[0] for r in self._conn.execute(sql, (since, account)).fetchall()]
+            rows = self._conn.execute(sql, (since, account, since, account)).fetchall()
+        return [r[0] for r in rows]
+
+    def count_attempts(self, *, since: float, account: str | None, free_only: bool = True) -> int:
+        """How many attempts were sent since ``since`` (the daily quota count)."""
+        sql = f"SELECT COUNT(*) FROM attempts WHERE {self._sent_where(free_only)}"
+        with self._lock:
+            return int(self._conn.execute(sql, (since, account, since, account)).fetchone()[0])
 
     def batch_answers(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """The successful row of each ``row_key`` of a batch, for resuming it."""

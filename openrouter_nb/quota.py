@@ -25,6 +25,7 @@ from .api.types import KeyInfo
 FREE_RPM = 20
 FREE_RPD = 50
 FREE_RPD_WITH_CREDITS = 1000
+DAY_CACHE_S = 2.0
 
 
 def utc_midnight_after(epoch: float) -> float:
@@ -94,6 +95,7 @@ class QuotaTracker:
         self.clock = clock
         self.sleep = sleep
         self._day_count = day_count  # ledger-backed count of attempts since a UTC midnight
+        self._day_cache: tuple[float, float, int] | None = None  # (read at, since, count)
         self._lock = threading.Lock()
         self._sent: deque[float] = deque(sorted(recent_sends or []))
         self._local_day: list[float] = []
@@ -203,6 +205,14 @@ class QuotaTracker:
         self.budget, self.budget_used = budget, used
         self._notify()
 
+    def _ledger_day(self, now: float, midnight: float) -> int:
+        # The ledger (all kernels) is re-read at most every DAY_CACHE_S; in between, this
+        # process's own sends are added, so a tight loop does not query SQLite per call.
+        cache = self._day_cache
+        if cache is None or cache[1] != midnight or not 0 <= now - cache[0] < DAY_CACHE_S:
+            cache = self._day_cache = (now, midnight, self._day_count(midnight))
+        return cache[2] + sum(1 for t in self._local_day if t >= cache[0])
+
     # -- snapshot ---------------------------------------------------------------------------------
     def state(self) -> QuotaState:
         with self._lock:
@@ -211,7 +221,7 @@ class QuotaTracker:
             midnight = utc_midnight_before(now)
             sources: dict[str, str] = {}
             if self._day_count is not None:
-                ledger_day = self._day_count(midnight)
+                ledger_day = self._ledger_day(now, midnight)
                 sources["day_used"] = "ledger"
             else:
                 ledger_day = sum(1 for t in self._local_day if t >= midnight)

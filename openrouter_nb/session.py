@@ -307,7 +307,7 @@ class Session:
         )
 
     def _day_count(self, since: float) -> int:
-        return len(self.ledger.attempt_times(since=since, account=self.account))
+        return self.ledger.count_attempts(since=since, account=self.account)
 
     # -- other views ------------------------------------------------------------------------------
     def key_info(self) -> KeyInfo:

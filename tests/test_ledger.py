@@ -86,7 +86,7 @@ def test_several_processes_share_the_file(tmp_path: Path) -> None:
 def test_attempt_times_count_only_sent_free_attempts(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.sqlite")
     ledger.record(call_id="a", requested_model="x/y:free", status="ok", account="k", epoch=100.0)
-    ledger.record(call_id="b", requested_model="openrouter/free", status="error",
+    ledger.record(call_id="b", requested_model="openrouter/free", status="error", http_status=429,
                   error_kind="rate_limit_minute", account="k", epoch=101.0)
     ledger.record(call_id="c", requested_model="x/y:free", status="error", error_kind="budget",
                   account="k", epoch=102.0)

@@ -172,9 +172,13 @@ def _chunk(content: str | None = None, finish: str | None = None, usage: dict | 
     return json.dumps(chunk)
 
 
+USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "cost": 0}
+
+
 def test_sse_comments_are_ignored_and_usage_read_from_any_chunk() -> None:
     lines = [": OPENROUTER PROCESSING", "", f"data: {_chunk('Hel')}", "",
-             ": OPENROUTER PROCESSING", "", f"data: {_chunk('lo', 'stop', usage={'prompt_tokens': 3, 'completion_tokens': 2, 'total_tokens': 5, 'cost': 0})}",
+             ": OPENROUTER PROCESSING", "",
+             f"data: {_chunk('lo', 'stop', usage=USAGE)}",
              "", "data: [DONE]", ""]
     acc = StreamAccumulator(requested_model="openrouter/free", started=0.0, clock=lambda: 1.0)
     deltas = [acc.feed(data) for data in iter_sse_data(lines)]

@@ -8,8 +8,8 @@ HTTP request, and every failure comes back as one typed ``OpenRouterError``. Pas
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -1,0 +1,53 @@
+"""``python -m openrouter_nb.sandbox``: serve the sandbox on loopback until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .app import Sandbox, sandbox_key
+from .server import SandboxServer
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m openrouter_nb.sandbox",
+                                description="Offline OpenRouter emulator on loopback.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--rpm", type=int, default=20, help="free-model requests per window")
+    p.add_argument("--rpd", type=int, default=None,
+                   help="free-model requests per UTC day (default 50, or 1000 with --credits 10)")
+    p.add_argument("--credits", type=float, default=0.0, help="credits purchased (>=10: 1000/day)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency-ms", type=int, default=None, help="fixed latency per answer")
+    p.add_argument("--model-latency", action="store_true",
+                   help="use each model's typical latency")
+    p.add_argument("--window-s", type=float, default=60.0, help="per-minute window length")
+    p.add_argument("--natural-faults", action="store_true",
+                   help="models fail now and then according to their reliability")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    sandbox = Sandbox(seed=args.seed, rpm=args.rpm, rpd=args.rpd, credits=args.credits,
+                      window_s=args.window_s, latency_ms=args.latency_ms,
+                      model_latency=args.model_latency, natural_faults=args.natural_faults)
+    server = SandboxServer(sandbox, host=args.host, port=args.port).start()
+    print(f"openrouter_nb sandbox: OPENROUTER_BASE_URL={server.base_url} "
+          f"OPENROUTER_API_KEY={sandbox_key()}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("sandbox stopped", file=sys.stderr)
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

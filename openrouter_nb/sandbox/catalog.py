@@ -1,0 +1,252 @@
+"""Fixture model catalog of the sandbox, shaped like the real ``GET /api/v1/models``.
+
+Every ``:free`` model has a paid twin sharing its ``canonical_slug``. Besides the public fields,
+each :class:`CatalogModel` carries sandbox-only data that is never emitted by ``/models``:
+the serving ``provider`` display name, a typical ``latency_ms``, a ``reliability`` (0..1, the
+chance of a fault-free answer and of valid structured output), and privacy flags
+(``data_policy`` "trains" makes ``provider.data_collection="deny"`` fail; ``zdr``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+__all__ = ["CATALOG", "CatalogModel", "FREE_ROUTER", "AUTO_ROUTER", "by_id", "free_models"]
+
+FREE_ROUTER = "openrouter/free"
+AUTO_ROUTER = "openrouter/auto"
+
+_BASE_PARAMS = ("frequency_penalty", "max_tokens", "presence_penalty", "seed", "stop",
+                "temperature", "top_k", "top_p")
+_TOOLS = ("tool_choice", "tools")
+_STRUCTURED = ("response_format", "structured_outputs")
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    """One fixture model: public /models fields plus sandbox-only behaviour."""
+
+    id: str
+    name: str
+    canonical_slug: str
+    created: int
+    context_length: int
+    max_completion_tokens: int
+    tokenizer: str
+    provider: str
+    provider_tag: str
+    prompt_price: str = "0"
+    completion_price: str = "0"
+    vision: bool = False
+    tools: bool = False
+    structured: bool = False
+    latency_ms: int = 800
+    reliability: float = 1.0
+    data_policy: str = "no-train"  # "trains": the provider may train on prompts
+    zdr: bool = False
+    router: bool = False
+    alias_target: str | None = None
+    instruct_type: str | None = None
+    description: str = ""
+
+    @property
+    def is_free(self) -> bool:
+        """True for models counted against the free-model quota (``:free`` and the router)."""
+        return self.id.endswith(":free") or self.id == FREE_ROUTER
+
+    @property
+    def zero_priced(self) -> bool:
+        return self.prompt_price == "0" and self.completion_price == "0"
+
+    @property
+    def input_modalities(self) -> list[str]:
+        return ["text", "image"] if self.vision else ["text"]
+
+    @property
+    def supported_parameters(self) -> list[str]:
+        params = list(_BASE_PARAMS)
+        if self.tools:
+            params += _TOOLS
+        if self.structured:
+            params += _STRUCTURED
+        return sorted(params)
+
+    def price_of(self, prompt_tokens: int, completion_tokens: int) -> tuple[float, float]:
+        """USD cost of (prompt, completion) tokens; routers with price -1 cost 0 here."""
+        p, c = float(self.prompt_price), float(self.completion_price)
+        return max(p, 0.0) * prompt_tokens, max(c, 0.0) * completion_tokens
+
+    def architecture(self) -> dict[str, object]:
+        ins = self.input_modalities
+        return {
+            "modality": "+".join(ins) + "->text",
+            "input_modalities": ins,
+            "output_modalities": ["text"],
+            "tokenizer": self.tokenizer,
+            "instruct_type": self.instruct_type,
+        }
+
+    def to_api(self) -> dict[str, object]:
+        """The public ``/models`` entry (no sandbox-only fields)."""
+        entry: dict[str, object] = {
+            "id": self.id,
+            "canonical_slug": self.canonical_slug,
+            "hugging_face_id": None,
+            "name": self.name,
+            "created": self.created,
+            "description": self.description or f"{self.name} (sandbox fixture).",
+            "context_length": self.context_length,
+            "architecture": self.architecture(),
+            "pricing": {"prompt": self.prompt_price, "completion": self.completion_price},
+            "top_provider": {
+                "context_length": self.context_length,
+                "max_completion_tokens": self.max_completion_tokens,
+                "is_moderated": False,
+            },
+            "per_request_limits": None,
+            "supported_parameters": self.supported_parameters,
+            "default_parameters": {"temperature": None, "top_p": None, "frequency_penalty": None},
+            "supported_voices": None,
+            "expiration_date": None,
+            "links": {"details": f"/api/v1/models/{self.canonical_slug}/endpoints"},
+        }
+        if self.alias_target:
+            target = by_id(self.alias_target)
+            entry["alias_target"] = {"slug": self.alias_target,
+                                     "name": target.name if target else self.alias_target}
+        return entry
+
+    def endpoint(self) -> dict[str, object]:
+        """One ``PublicEndpoint`` entry for ``/models/{author}/{slug}/endpoints``."""
+        return {
+            "name": f"{self.provider} | {self.id}",
+            "model_id": self.id,
+            "model_name": self.name,
+            "context_length": self.context_length,
+            "pricing": {"prompt": self.prompt_price, "completion": self.completion_price},
+            "provider_name": self.provider,
+            "tag": self.provider_tag,
+            "quantization": "fp8" if self.is_free else "bf16",
+            "max_completion_tokens": self.max_completion_tokens,
+            "max_prompt_tokens": None,
+            "supported_parameters": self.supported_parameters,
+            "status": 0,
+            "uptime_last_30m": round(100 * self.reliability, 1),
+            "uptime_last_5m": round(100 * self.reliability, 1),
+            "uptime_last_1d": round(100 * self.reliability, 1),
+            "latency_last_30m": {"p50": self.latency_ms, "p75": int(self.latency_ms * 1.3),
+                                 "p90": int(self.latency_ms * 1.8),
+                                 "p99": int(self.latency_ms * 3)},
+            "throughput_last_30m": {"p50": round(40000 / self.latency_ms, 1),
+                                    "p75": round(30000 / self.latency_ms, 1),
+                                    "p90": round(20000 / self.latency_ms, 1),
+                                    "p99": round(10000 / self.latency_ms, 1)},
+            "native_tools": {},
+            "service_tier": None,
+            "supports_diarization": False,
+            "supports_implicit_caching": False,
+            "supports_tool_choice": {"auto": self.tools, "function": self.tools,
+                                     "none": True, "required": self.tools},
+        }
+
+
+def _pair(slug: str, name: str, created: int, ctx: int, max_out: int, tokenizer: str,
+          free_provider: str, paid_provider: str, prices: tuple[str, str], latency_ms: int,
+          reliability: float, *, vision: bool = False, tools: bool = False,
+          structured: bool = False, trains: bool = False,
+          instruct_type: str | None = None) -> tuple[CatalogModel, CatalogModel]:
+    """A ``:free`` model and its paid twin (faster, fully reliable, no training, ZDR)."""
+    free = CatalogModel(
+        id=f"{slug}:free", name=f"{name} (free)", canonical_slug=slug, created=created,
+        context_length=ctx, max_completion_tokens=max_out // 2, tokenizer=tokenizer,
+        provider=free_provider, provider_tag=free_provider.lower().replace(" ", "-"),
+        vision=vision, tools=tools, structured=structured, latency_ms=latency_ms,
+        reliability=reliability, data_policy="trains" if trains else "no-train", zdr=False,
+        instruct_type=instruct_type)
+    paid = CatalogModel(
+        id=slug, name=name, canonical_slug=slug, created=created, context_length=ctx,
+        max_completion_tokens=max_out, tokenizer=tokenizer, provider=paid_provider,
+        provider_tag=paid_provider.lower().replace(" ", "-"), prompt_price=prices[0],
+        completion_price=prices[1], vision=vision, tools=tools, structured=structured,
+        latency_ms=max(200, latency_ms // 2), reliability=1.0, zdr=True,
+        instruct_type=instruct_type)
+    return free, paid
+
+
+_PAIRS = [
+    _pair("meta-llama/llama-3.3-70b-instruct", "Meta: Llama 3.3 70B Instruct", 1733506137,
+          131072, 16384, "Llama3", "Chutes", "DeepInfra", ("0.00000013", "0.00000039"), 900,
+          0.9, tools=True, instruct_type="llama3"),
+    _pair("google/gemma-3-27b-it", "Google: Gemma 3 27B", 1741756359, 96000, 8192, "Gemini",
+          "Google AI Studio", "DeepInfra", ("0.00000009", "0.00000017"), 1200, 0.85,
+          vision=True, structured=True, trains=True, instruct_type="gemma"),
+    _pair("mistralai/mistral-small-3.2-24b-instruct", "Mistral: Mistral Small 3.2 24B",
+          1750443016, 131072, 16384, "Mistral", "Chutes", "Mistral",
+          ("0.00000005", "0.0000001"), 700, 0.95, vision=True, tools=True, structured=True),
+    _pair("qwen/qwen3-coder", "Qwen: Qwen3 Coder 480B A35B", 1753230546, 262144, 65536,
+          "Qwen3", "Chutes", "Together", ("0.0000002", "0.0000008"), 1500, 0.8, tools=True,
+          structured=True),
+    _pair("deepseek/deepseek-chat-v3.1", "DeepSeek: DeepSeek V3.1", 1755779628, 163840, 32768,
+          "DeepSeek", "DeepInfra", "DeepSeek", ("0.0000002", "0.0000008"), 2500, 0.7,
+          tools=True, structured=True, trains=True),
+    _pair("openai/gpt-oss-20b", "OpenAI: gpt-oss-20b", 1754414229, 131072, 32768, "GPT",
+          "DeepInfra", "Groq", ("0.00000003", "0.00000014"), 400, 1.0, tools=True,
+          structured=True),
+    _pair("nvidia/nemotron-nano-9b-v2", "NVIDIA: Nemotron Nano 9B V2", 1757106807, 128000,
+          16384, "Other", "NVIDIA", "DeepInfra", ("0.00000004", "0.00000016"), 300, 0.75,
+          tools=True, structured=True),
+    _pair("moonshotai/kimi-k2", "MoonshotAI: Kimi K2 0711", 1752263252, 32768, 16384, "Other",
+          "Chutes", "Moonshot AI", ("0.00000014", "0.00000249"), 1800, 0.9, tools=True),
+    _pair("z-ai/glm-4.5-air", "Z.AI: GLM 4.5 Air", 1753471258, 131072, 98304, "Other", "Z.AI",
+          "Z.AI", ("0.00000014", "0.00000086"), 1100, 0.98, tools=True, structured=True),
+    _pair("google/gemini-2.0-flash-exp", "Google: Gemini 2.0 Flash Experimental", 1733937523,
+          1048576, 8192, "Gemini", "Google AI Studio", "Google Vertex",
+          ("0.0000001", "0.0000004"), 600, 0.99, vision=True, tools=True, structured=True,
+          trains=True),
+]
+
+_SPECIALS = [
+    CatalogModel(id=FREE_ROUTER, name="Free Models Router", canonical_slug=FREE_ROUTER,
+                 created=1769904000, context_length=200000, max_completion_tokens=16384,
+                 tokenizer="Router", provider="OpenRouter", provider_tag="openrouter",
+                 vision=True, tools=True, structured=True, router=True,
+                 description="Routes each request to a random free model that supports it."),
+    CatalogModel(id=AUTO_ROUTER, name="Auto Router", canonical_slug=AUTO_ROUTER,
+                 created=1699401600, context_length=2000000, max_completion_tokens=65536,
+                 tokenizer="Router", provider="OpenRouter", provider_tag="openrouter",
+                 prompt_price="-1", completion_price="-1", vision=True, tools=True,
+                 structured=True, router=True,
+                 description="Picks a paid model for the prompt; the response names it."),
+    CatalogModel(id="~google/gemini-flash-latest", name="Google: Gemini Flash Latest",
+                 canonical_slug="~google/gemini-flash-latest", created=1760000000,
+                 context_length=1048576, max_completion_tokens=8192, tokenizer="Gemini",
+                 provider="Google Vertex", provider_tag="google-vertex",
+                 prompt_price="0.0000001", completion_price="0.0000004", vision=True,
+                 tools=True, structured=True, alias_target="google/gemini-2.0-flash-exp"),
+    CatalogModel(id="openrouter/horizon-beta", name="Horizon Beta", canonical_slug=(
+                 "openrouter/horizon-beta"), created=1754089419, context_length=256000,
+                 max_completion_tokens=128000, tokenizer="Other", provider="Stealth",
+                 provider_tag="stealth", vision=True, tools=True, structured=True,
+                 latency_ms=1000, reliability=0.95, data_policy="trains",
+                 description="Stealth model, free during its promotion (priced 0, no :free)."),
+]
+
+CATALOG: tuple[CatalogModel, ...] = tuple(m for pair in _PAIRS for m in pair) + tuple(_SPECIALS)
+_BY_ID = {m.id: m for m in CATALOG}
+
+
+def by_id(model_id: str) -> CatalogModel | None:
+    """The catalog entry with this exact id, or None."""
+    return _BY_ID.get(model_id)
+
+
+def free_models() -> Iterator[CatalogModel]:
+    """Concrete ``:free`` models (the pool of ``openrouter/free``), in catalog order."""
+    return (m for m in CATALOG if m.id.endswith(":free"))
+
+
+def paid_models() -> Iterator[CatalogModel]:
+    """Concrete paid models (the pool of ``openrouter/auto``)."""
+    return (m for m in CATALOG
+            if not m.router and not m.alias_target and not m.zero_priced)
