@@ -1,0 +1,278 @@
+"""Answers in the notebook: a throttled live stream through one handle, then the final render.
+
+While an answer streams, the text so far is shown through ONE display handle, updated at most
+``MAX_UPDATES_PER_S`` (15) times a second however fast chunks arrive. When the answer is
+complete the same handle shows the final render (safe Markdown, plain text, pretty JSON or a
+code block) and the one-line footer naming the model that answered.
+
+``OPENROUTER_NB_STREAM_DISPLAY=final`` turns live streaming off: the answer is then shown once,
+when it is complete, as a single ``display_data`` and no ``update_display_data``. nbval compares
+only the first display of a handle with the saved output, so notebooks tested with nbval need this
+(the test suite's ``conftest.py`` sets it). ``%%openrouter --no-stream`` does the same for one cell.
+
+Model output is untrusted: it is rendered through :func:`openrouter_nb._text.safe_markdown`
+(no raw HTML or script), and error text is HTML-escaped. The display target and the clock are
+injected, so tests and benchmarks count updates without a frontend.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._text import safe_markdown
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..answer import Answer
+    from ..api.errors import OpenRouterError
+    from ..api.types import StreamDelta
+    from ..quota import QuotaState
+
+STREAM_ENV = "OPENROUTER_NB_STREAM_DISPLAY"
+MAX_UPDATES_PER_S = 15.0
+FORMATS = ("markdown", "text", "json", "code")
+_OFF = {"final", "off", "0", "false", "no"}
+_KEY_RE = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
+_FENCE_RE = re.compile(r"^(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+_WARN_KINDS = ("rate_limit_minute", "rate_limit_day", "upstream_rate_limit", "budget")
+
+Bundle = dict[str, str]
+
+
+def live_streaming_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """False when ``OPENROUTER_NB_STREAM_DISPLAY`` is ``final`` (or off/0/false/no)."""
+    value = (os.environ if env is None else env).get(STREAM_ENV, "live")
+    return value.strip().lower() not in _OFF
+
+
+class DisplayTarget(Protocol):
+    """Where bundles go: ``show`` makes the output, ``update`` replaces it in place."""
+
+    def show(self, bundle: Bundle, *, updatable: bool) -> None: ...
+
+    def update(self, bundle: Bundle) -> None: ...
+
+
+class IPythonTarget:
+    """The real frontend: ``IPython.display.display`` and a ``DisplayHandle``."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    def show(self, bundle: Bundle, *, updatable: bool) -> None:
+        from IPython.display import display
+
+        if updatable:
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            display(bundle, raw=True)
+
+    def update(self, bundle: Bundle) -> None:
+        if self._handle is None:
+            self.show(bundle, updatable=True)
+        else:
+            self._handle.update(bundle, raw=True)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+def redact(text: str) -> str:
+    """Belt and braces: nothing shaped like an OpenRouter key reaches an output."""
+    return _KEY_RE.sub("sk-or-v1-…", text)
+
+
+def fenced(code: str, lang: str = "") -> str:
+    """A Markdown code block whose fence is longer than any backtick run inside ``code``."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    lang = re.sub(r"[^\w+.-]", "", lang)
+    return f"{fence}{lang}\n{code.rstrip(chr(10))}\n{fence}"
+
+
+def extract_code(text: str) -> tuple[str, str]:
+    """``(code, language)`` from the first fenced block of ``text``, else the whole text."""
+    match = _FENCE_RE.search(text)
+    if match:
+        return match.group(3).rstrip("\n"), match.group(2) or "python"
+    return text.strip("\n"), "python"
+
+
+def _footer_md(footer: str) -> str:
+    return f'<small style="color:gray">{safe_markdown(footer)}</small>'
+
+
+def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | None]:
+    """The final render of ``answer`` in ``fmt``; also the code to offer as the next cell."""
+    text, footer = answer.text, answer.footer()
+    if fmt == "text":
+        return {
+            "text/plain": f"{text}\n\n{footer}",
+            "text/html": f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
+                         f'<small style="color:gray">{html.escape(footer)}</small>',
+        }, None
+    if fmt == "json":
+        code, _ = extract_code(text)
+        try:
+            pretty = json.dumps(json.loads(code), indent=2, ensure_ascii=False)
+        except ValueError as error:
+            note = f"(not valid JSON: {error}; shown as text)"
+            return {"text/plain": f"{text}\n\n{note}\n{footer}",
+                    "text/markdown": f"{fenced(text, 'text')}\n\n*{html.escape(note)}*\n\n"
+                                     f"{_footer_md(footer)}"}, None
+        return {"text/plain": f"{pretty}\n\n{footer}",
+                "text/markdown": f"{fenced(pretty, 'json')}\n\n{_footer_md(footer)}"}, None
+    if fmt == "code":
+        code, lang = extract_code(text)
+        return {"text/plain": f"{code}\n\n{footer}",
+                "text/markdown": f"{fenced(code, lang)}\n\n{_footer_md(footer)}"}, code
+    return {"text/plain": f"{text}\n\n{footer}",
+            "text/markdown": f"{safe_markdown(text)}\n\n{_footer_md(footer)}"}, None
+
+
+def error_bundle(error: OpenRouterError) -> Bundle:
+    """A short coloured message: the kind, what to do, the call id and attempts. No traceback."""
+    message = redact(error.message)
+    details = [f"call {error.call_id}" if error.call_id else "",
+               f"{error.attempts} attempt{'s' if error.attempts != 1 else ''}",
+               "logged in the ledger (%openrouter log)"]
+    if error.partial_text:
+        details.insert(2, f"{len(error.partial_text)} characters received before the failure")
+    detail = " · ".join(d for d in details if d)
+    colour = "#b36b00" if error.kind in _WARN_KINDS else "#c0392b"
+    return {
+        "text/plain": f"OpenRouter error ({error.kind}): {message}\n{detail}",
+        "text/html": (
+            f'<div style="border-left:4px solid {colour};padding:4px 10px;color:{colour}">'
+            f"<b>OpenRouter error: {html.escape(error.kind)}</b><br>{html.escape(message)}<br>"
+            f'<small style="color:gray">{html.escape(detail)}</small></div>'
+        ),
+    }
+
+
+def event_status(name: str, details: Mapping[str, Any]) -> str | None:
+    """One status line for a session event ("retry", "fallback", "waited")."""
+    attempt = int(details.get("attempt") or 0) + 1
+    if name == "retry":
+        error, wait = details.get("error"), float(details.get("wait_s") or 0.0)
+        what = _reason(details, error)
+        return f"⏳ {what}: waiting {wait:.0f} s, attempt {attempt}"
+    if name == "fallback":
+        return f"↪ {_reason(details, details.get('error'))}: trying the next fallback, " \
+               f"attempt {attempt}"
+    if name == "waited":
+        return f"⏳ waited {float(details.get('seconds') or 0):.0f} s for a per-minute slot"
+    return None
+
+
+def _reason(details: Mapping[str, Any], error: Any) -> str:
+    reason = str(details.get("reason") or getattr(error, "kind", "") or "retrying")
+    return reason.split(":")[0]
+
+
+class StreamingDisplay:
+    """Shows one answer: live text at a bounded rate, status lines, then the final render.
+
+    ``live=False`` shows nothing until :meth:`finish` or :meth:`fail`, which then make exactly
+    one output. ``target`` and ``clock`` are injectable (tests, benchmarks).
+    """
+
+    def __init__(self, *, live: bool = True, fmt: str = "markdown",
+                 target: DisplayTarget | None = None, clock: Callable[[], float] = time.monotonic,
+                 max_rate: float = MAX_UPDATES_PER_S, shell: Any = None) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        self.live = live
+        self.fmt = fmt
+        self.target: DisplayTarget = target if target is not None else IPythonTarget()
+        self.clock = clock
+        self.interval = 1.0 / max_rate
+        self.shell = shell
+        self.updates = 0  # outputs sent, the first one included
+        self.status = ""
+        self._chunks: list[str] = []
+        self._shown = False
+        self._asking = False
+        self._last = float("-inf")
+        self._thread = threading.get_ident()  # outputs only from the thread that made the view
+
+    @property
+    def text(self) -> str:
+        """The text received in the current attempt."""
+        return "".join(self._chunks)
+
+    # -- callbacks handed to Session.ask ----------------------------------------------------------
+    def start(self, model: str) -> None:
+        """Open the handle with a waiting line (live mode only)."""
+        self.status, self._asking = f"⏳ asking {model}…", True
+        self._refresh(force=True)
+
+    def on_delta(self, delta: StreamDelta) -> None:
+        self._chunks.append(delta.text)
+        if self._asking:
+            self.status, self._asking = "", False
+        if self.live:
+            self._refresh()
+
+    def on_event(self, name: str, details: dict[str, Any]) -> None:
+        line = event_status(name, details)
+        if name in ("retry", "fallback"):
+            self._chunks.clear()  # a new attempt starts from nothing
+        if line is not None:
+            self.status = line
+            self._refresh(force=True)
+
+    def on_quota(self, state: QuotaState) -> None:
+        """Quota listener for the duration of a call: shows a pacing wait as it starts."""
+        if state.waiting_s > 0 and threading.get_ident() == self._thread:
+            self.status = f"⏳ waiting {state.waiting_s:.0f} s for a per-minute slot"
+            self._refresh(force=True)
+
+    # -- the end ----------------------------------------------------------------------------------
+    def finish(self, answer: Answer) -> str | None:
+        """Show the final render; for ``code``, offer it as the next cell and return it."""
+        bundle, code = answer_bundle(answer, self.fmt)
+        self._emit(bundle)
+        if code is not None:
+            shell = self.shell
+            if shell is None:
+                from IPython import get_ipython
+
+                shell = get_ipython()
+            if shell is not None:
+                shell.set_next_input(code, replace=False)
+        return code
+
+    def fail(self, error: OpenRouterError) -> None:
+        self._emit(error_bundle(error))
+
+    # -- internals --------------------------------------------------------------------------------
+    def _refresh(self, force: bool = False) -> None:
+        if not self.live:
+            return
+        now = self.clock()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self._emit(self._preview())
+
+    def _preview(self) -> Bundle:
+        text = self.text
+        head = f"{self.status}\n\n" if self.status else ""
+        bundle = {"text/plain": f"{head}{text}▌" if text else head.strip()}
+        if self.fmt == "markdown":
+            status = f"*{html.escape(self.status)}*\n\n" if self.status else ""
+            bundle["text/markdown"] = f"{status}{safe_markdown(text)}▌" if text else status
+        return bundle
+
+    def _emit(self, bundle: Bundle) -> None:
+        self.updates += 1
+        if self._shown:
+            self.target.update(bundle)
+        else:
+            self._shown = True
+            self.target.show(bundle, updatable=self.live)
