@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .notebook.widgets import QuotaMeter
     from .session import Session
 
 # httpx costs ~100 ms to import: the session layer (and with it httpx) loads on first use.
@@ -76,6 +77,39 @@ def log(*, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame
     return _session().log(limit=limit, newest_first=newest_first)
 
 
+def quota_meter(session: Session | None = None) -> QuotaMeter:
+    """The live quota meter widget of ``session`` (default: the default one); one per session."""
+    from .notebook.widgets import quota_meter as _quota_meter
+
+    return _quota_meter(session)
+
+
+def models(*, free: bool | None = True, vision: bool | None = None, tools: bool | None = None,
+           structured: bool | None = None, min_context: int | None = None,
+           refresh: bool = False) -> pd.DataFrame:
+    """The model catalog as a DataFrame, filtered by capability (free models by default).
+
+    ``refresh=True`` fetches ``/models`` again and reports which free models came and went
+    (``openrouter_nb.get_session().catalog.last_diff``).
+    """
+    catalog = _session().catalog
+    if refresh:
+        catalog.refresh()
+    return catalog.dataframe(free=free, vision=vision, tools=tools, structured=structured,
+                             min_context=min_context)
+
+
+def compare(prompt: str, models: list[str], **options: Any) -> pd.DataFrame:
+    """Send the same prompt to each model in parallel; one row per model.
+
+    Columns: ``requested_model, served_model, provider, status, error_kind, latency_s,
+    prompt_tokens, completion_tokens, validated, text``.
+    """
+    from .comparison import compare_frame
+
+    return compare_frame(models, _session().compare(prompt, models, **options))
+
+
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext openrouter_nb``: register ``%%openrouter`` and ``%openrouter``."""
     from .notebook.magics import load_ipython_extension as _load
@@ -83,7 +117,7 @@ def load_ipython_extension(ipython: InteractiveShell) -> None:
     _load(ipython)
 
 
-__all__ = sorted([
+__all__ = [
     "Answer",
     "AuthError",
     "BadRequestError",
@@ -105,8 +139,11 @@ __all__ = sorted([
     "UpstreamRateLimit",
     "__version__",
     "ask",
+    "compare",
     "get_session",
     "load_ipython_extension",
     "log",
+    "models",
+    "quota_meter",
     "set_session",
-])
+]

@@ -43,6 +43,14 @@ def is_free_model(model: str | None) -> bool:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """A reserved place in the per-minute window (``stamp`` is None for unpaced models)."""
+
+    stamp: float | None
+    waited: float
+
+
+@dataclass(frozen=True)
 class QuotaState:
     """A snapshot for displays: plain numbers, plus where each came from."""
 
@@ -92,6 +100,7 @@ class QuotaTracker:
         self.rpm = rpm
         self.rpd = rpd
         self.window_s = window_s
+        self.margin_s = window_s / 200.0
         self.clock = clock
         self.sleep = sleep
         self._day_count = day_count  # ledger-backed count of attempts since a UTC midnight
@@ -128,14 +137,16 @@ class QuotaTracker:
         while self._sent and self._sent[0] <= now - self.window_s:
             self._sent.popleft()
 
-    def acquire(self, model: str | None = None) -> float:
-        """Wait until a request may be sent without a per-minute 429; returns seconds waited.
+    def acquire(self, model: str | None = None) -> Slot:
+        """Wait until a request may be sent without a per-minute 429.
 
-        Raises ``DailyRateLimit`` without waiting when the daily quota is known to be spent.
-        Paid models are not paced (OpenRouter does not cap them).
+        Returns the reserved :class:`Slot` (``slot.waited`` says how long it waited); pass
+        it to :meth:`settle` when the response is in. Raises ``DailyRateLimit`` without
+        waiting when the daily quota is known to be spent. Paid models are not paced
+        (OpenRouter does not cap them).
         """
         if not is_free_model(model):
-            return 0.0
+            return Slot(None, 0.0)
         waited = 0.0
         while True:
             with self._lock:
@@ -144,7 +155,7 @@ class QuotaTracker:
                 self._prune(now)
                 free_at = self._minute_blocked_until
                 if len(self._sent) >= self.rpm:
-                    free_at = max(free_at, self._sent[0] + self.window_s)
+                    free_at = max(free_at, self._sent[0] + self.window_s + self.margin_s)
                 if free_at <= now:
                     self._sent.append(now)
                     self._local_day.append(now)
@@ -156,7 +167,25 @@ class QuotaTracker:
             self.sleep(wait)
             waited += wait
         self._notify()
-        return waited
+        return Slot(now, waited)
+
+    def settle(self, slot: Slot) -> None:
+        """Re-stamp a used slot with the time its response arrived.
+
+        The server counts a request when it arrives, somewhere between our reservation
+        and the response; using the later time means our window never frees a slot
+        before the server's does.
+        """
+        if slot.stamp is None:
+            return
+        with self._lock:
+            now = self.clock()
+            try:
+                self._sent.remove(slot.stamp)
+            except ValueError:
+                return  # already pruned
+            self._sent.append(max(now, slot.stamp))
+            self._sent = deque(sorted(self._sent))
 
     def check_day(self, now: float | None = None) -> None:
         """Raise ``DailyRateLimit`` if a per-day 429 said so and its reset has not come."""

@@ -8,9 +8,11 @@ the caller named it, and the answer says so.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,17 +20,21 @@ import httpx
 
 from . import config
 from .answer import Answer
-from .api.client import DeltaCallback, OpenRouterClient
+from .api.client import DEFAULT_BASE_URL, DeltaCallback, OpenRouterClient
 from .api.errors import (
     BadRequestError,
     BudgetExceeded,
     DailyRateLimit,
+    InvalidOutputError,
+    ModelUnavailableError,
     OpenRouterError,
 )
 from .api.types import ChatResult, KeyInfo
+from .catalog import FREE_ROUTER, Catalog
 from .ledger import Ledger, new_call_id
 from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model
 from .retry import RetryPolicy
+from .validate import SchemaSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -39,7 +45,7 @@ DEFAULT_TIMEOUT_S = 60.0
 MAX_MODELS = 3  # OpenRouter rejects longer fallback lists
 SANDBOX_SERVER = "openrouter-nb-sandbox"  # the Server header of `python -m openrouter_nb.sandbox`
 
-#: Event callback: ``on_event(name, details)``; names are "waiting", "retry", "fallback".
+#: Event callback ``on_event(name, details)``; names: "waited", "retry", "fallback", "reask".
 EventCallback = Callable[[str, dict[str, Any]], None]
 
 _ledgers: dict[Path, Ledger] = {}
@@ -123,6 +129,7 @@ class Session:
             recent_sends=self.ledger.attempt_times(since=clock() - window, account=self.account),
         )
         self._budget_lock = threading.Lock()
+        self._catalog: Catalog | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -154,6 +161,7 @@ class Session:
         max_tokens: int | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        schema: Any = None,
         retries: int | None = None,
         fallback: Sequence[str] | None = None,
         timeout: float | None = None,
@@ -164,7 +172,11 @@ class Session:
         batch_id: str | None = None,
         row_key: str | None = None,
     ) -> Answer:
-        """Send ``prompt`` and return the whole ``Answer`` (streaming uses SSE underneath)."""
+        """Send ``prompt`` and return the whole ``Answer`` (streaming uses SSE underneath).
+
+        With ``schema`` (a JSON Schema dict or a pydantic class) the answer is validated and
+        the model re-asked with the validation error, at most ``retries`` times.
+        """
         call_id = new_call_id()
         requested = (model or self.model).strip()
         chain = [requested] + [m.strip() for m in (fallback or []) if m and m.strip()]
@@ -177,10 +189,12 @@ class Session:
             self._refuse(BadRequestError(
                 f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
                 f"fallbacks); got {len(chain)}."), common)
-        body = self._body(prompt, system=system, max_tokens=max_tokens, temperature=temperature,
-                          seed=seed, stream=stream, provider=provider)
+        spec = self._schema_spec(schema, common)
+        messages = self._messages(prompt, system)
+        options = self._options(max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                stream=stream, provider=provider)
         policy = self.retry_policy if retries is None else RetryPolicy(retries=retries)
-        attempt, retries_used, index = 0, 0, 0
+        attempt, retries_used, reasks, index = 0, 0, 0, 0
         while True:
             attempt += 1
             current = chain[index]
@@ -188,20 +202,26 @@ class Session:
                        fallback=current if index else None)
             self._spend_budget(row)
             try:
-                waited = self.quota.acquire(current)
+                slot = self.quota.acquire(current)
             except DailyRateLimit as error:
                 self._record_error(error, row, wait_s=0.0)
                 self._finish_error(error, call_id, attempt)
+            waited = slot.waited
             if waited and on_event:
                 on_event("waited", {"seconds": waited, "model": current})
+            body = self._body_for(current, messages, options, spec)
             try:
-                result = self.client.chat({**body, "model": current}, timeout=timeout,
-                                          headers=headers, on_delta=on_delta)
+                result = self.client.chat(body, timeout=timeout, headers=headers,
+                                          on_delta=on_delta)
             except OpenRouterError as error:
-                self._record_error(error, row, wait_s=waited)
-                self.quota.note_error(error)
+                self.quota.settle(slot)
                 decision = policy.decide(error, retries_used=retries_used,
                                          has_fallback=index + 1 < len(chain), now=self.clock())
+                if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
+                        and len(chain) == 1:
+                    self._suggest_alternatives(error, current)
+                self._record_error(error, row, wait_s=waited)
+                self.quota.note_error(error)
                 if decision.action == "stop":
                     self._finish_error(error, call_id, attempt)
                 if on_event:
@@ -214,22 +234,66 @@ class Session:
                     if decision.wait_s > 0:
                         self.sleep(decision.wait_s)
                 continue
+            self.quota.settle(slot)
             if (result.server or "").startswith(SANDBOX_SERVER):
                 self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
+            check = spec.check(result.text) if spec is not None else None
+            self._record_ok(result, row, wait_s=waited,
+                            validated=check.ok if check else None,
+                            validation_error=check.error if check else None)
             self.quota.note_result(result.model)
-            self._record_ok(result, row, wait_s=waited)
-            return self._answer(result, requested, chain[index] if index else None, call_id,
-                                attempt)
+            if check is not None and not check.ok:
+                if reasks >= policy.retries:
+                    error = InvalidOutputError(
+                        f"The answer did not match the schema after {reasks + 1} "
+                        f"{'try' if reasks == 0 else 'tries'}: {check.error}. Pick a model with "
+                        "structured outputs (%openrouter models --structured) or loosen the "
+                        "schema.", model=result.model, provider=result.provider)
+                    error.partial_text = result.text
+                    self._finish_error(error, call_id, attempt)
+                reasks += 1
+                messages = messages + [
+                    {"role": "assistant", "content": result.text},
+                    {"role": "user", "content": f"That reply was not valid: {check.error}. "
+                                                "Reply again with only the corrected JSON."},
+                ]
+                if on_event:
+                    on_event("reask", {"error": check.error, "attempt": attempt})
+                continue
+            answer = self._answer(result, requested, chain[index] if index else None, call_id,
+                                  attempt)
+            if check is not None:
+                answer.validated, answer.data = True, check.data
+            return answer
+
+    def compare(self, prompt: str, models: Sequence[str], *, max_workers: int = 4,
+                **options: Any) -> list[Answer | OpenRouterError]:
+        """Ask every model the same prompt in parallel (bounded, paced); one result each."""
+        if not models:
+            raise ValueError("compare needs at least one model id.")
+
+        def one(model_id: str) -> Answer | OpenRouterError:
+            try:
+                return self.ask(prompt, model_id, **options)
+            except OpenRouterError as error:
+                return error
+
+        workers = max(1, min(max_workers, len(models)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orn-compare") as pool:
+            return list(pool.map(one, models))
 
     # -- building blocks ---------------------------------------------------------------------------
-    def _body(self, prompt: str, *, system: str | None, max_tokens: int | None,
-              temperature: float | None, seed: int | None, stream: bool,
-              provider: Mapping[str, Any] | None) -> dict[str, Any]:
+    @staticmethod
+    def _messages(prompt: str, system: str | None) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": prompt})
-        body: dict[str, Any] = {"messages": messages}
+        return messages
+
+    def _options(self, *, max_tokens: int | None, temperature: float | None, seed: int | None,
+                 stream: bool, provider: Mapping[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {}
         limit = max_tokens if max_tokens is not None else self.max_tokens
         if limit is not None:
             body["max_tokens"] = int(limit)
@@ -243,6 +307,56 @@ class Session:
         if preferences:
             body["provider"] = preferences
         return body
+
+    def _body_for(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any],
+                  spec: SchemaSpec | None) -> dict[str, Any]:
+        body = {"model": model, "messages": messages, **options}
+        if spec is None:
+            return body
+        if self._supports_structured(model):
+            body["response_format"] = spec.response_format()
+            body["provider"] = {**body.get("provider", {}), "require_parameters": True}
+        else:  # say it in the prompt instead
+            last = messages[-1]
+            body["messages"] = messages[:-1] + [
+                {**last, "content": f"{last['content']}\n\n{spec.instruction()}"}]
+        return body
+
+    def _schema_spec(self, schema: Any, common: dict[str, Any]) -> SchemaSpec | None:
+        if schema is None:
+            return None
+        try:
+            return SchemaSpec.of(schema)
+        except Exception as exc:  # jsonschema.SchemaError, TypeError, ImportError
+            self._refuse(BadRequestError(f"The schema cannot be used: {str(exc)[:200]}"), common)
+
+    def _supports_structured(self, model: str) -> bool:
+        if model == FREE_ROUTER:
+            return True  # the router itself picks a model that supports the request
+        try:
+            info = self.catalog.get(model)
+        except OpenRouterError:
+            return False
+        return bool(info and info.structured)
+
+    def _suggest_alternatives(self, error: OpenRouterError, model: str) -> None:
+        try:
+            alternatives = self.catalog.alternatives(model)
+        except OpenRouterError:
+            return
+        if alternatives:
+            error.message += " Free alternatives: " + ", ".join(m.id for m in alternatives) + "."
+
+    @property
+    def catalog(self) -> Catalog:
+        """The model catalog (``GET /models``, cached in the ledger folder)."""
+        if self._catalog is None:
+            name = "sandbox" if self.settings.sandbox else (
+                "openrouter" if self.settings.base_url == DEFAULT_BASE_URL
+                else hashlib.sha256(self.settings.base_url.encode()).hexdigest()[:8])
+            self._catalog = Catalog(self.settings.home / f"models-{name}.json",
+                                    self.client.models, clock=self.clock)
+        return self._catalog
 
     def _spend_budget(self, row: dict[str, Any]) -> None:
         with self._budget_lock:
@@ -269,7 +383,8 @@ class Session:
                     session_id=self.session_id, account=self.account,
                     base_url=self.settings.base_url)
 
-    def _record_ok(self, result: ChatResult, row: dict[str, Any], *, wait_s: float) -> None:
+    def _record_ok(self, result: ChatResult, row: dict[str, Any], *, wait_s: float,
+                   validated: bool | None = None, validation_error: str | None = None) -> None:
         usage = result.usage
         self.ledger.record(
             **self._base_row(row), status="ok", served_model=result.model,
@@ -279,6 +394,7 @@ class Session:
             completion_tokens=usage.completion_tokens if usage else None,
             cost=usage.cost if usage else None, response=result.text,
             finish_reason=result.finish_reason, wait_s=wait_s or None,
+            validated=validated, validation_error=validation_error,
         )
 
     def _record_error(self, error: OpenRouterError, row: dict[str, Any], *, wait_s: float) -> None:

@@ -97,7 +97,9 @@ def test_without_fallback_nothing_is_substituted(make_session: Callable[..., Ses
     session.sandbox.queue_fault("free_variant_ended_404")
     with pytest.raises(orn.ModelUnavailableError):
         session.ask("hi", MODEL)
-    assert [r.json["model"] for r in session.sandbox.requests] == [MODEL]
+    chats = [r for r in session.sandbox.requests if r.path.endswith("/chat/completions")]
+    assert [r.json["model"] for r in chats] == [MODEL]
+    assert "Free alternatives: " in session.ledger.rows()[-1]["error_message"]
 
 
 def test_budget_refuses_before_sending(make_session: Callable[..., Session]) -> None:
