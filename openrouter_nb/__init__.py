@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
 
 # httpx costs ~100 ms to import: the session layer (and with it httpx) loads on first use.
-_LAZY = {"Session": "session", "get_session": "session", "set_session": "session"}
+_LAZY = {"Session": "session", "get_session": "session", "set_session": "session",
+         "use_profile": "session"}
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +111,48 @@ def compare(prompt: str, models: list[str], **options: Any) -> pd.DataFrame:
     return compare_frame(models, _session().compare(prompt, models, **options))
 
 
+def batch(df: pd.DataFrame, prompt: str, *, model: str | None = None, out: str = "answer",
+          schema: Any = None, progress: Any = "auto", **options: Any) -> pd.DataFrame:
+    """One request per row of ``df`` (``prompt`` uses ``{column}`` placeholders), paced by
+    the quota and resumable: run the same call again after an interruption and answered
+    rows come from the ledger, not from new requests.
+
+    Returns ``df`` with ``out``, ``{out}_model`` and ``{out}_status`` columns (and
+    ``{out}_data`` with a ``schema``). ``progress="auto"`` shows a progress bar in a
+    notebook and a text line elsewhere; pass ``None`` for none.
+    """
+    from .batch import text_progress
+
+    if progress == "auto":
+        progress = _notebook_progress() or text_progress()
+    return _session().batch(df, prompt, model=model, out=out, schema=schema,
+                            progress=progress, **options)
+
+
+def _notebook_progress() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return None
+    shell = get_ipython()
+    if shell is None or "ipykernel" not in type(shell).__module__:
+        return None
+    from .notebook.progress import batch_progress_bar
+
+    return batch_progress_bar()
+
+
+def estimate_cost(model: str, ledger: Any = None, *, batch_id: str | None = None,
+                  everything: bool = False) -> Any:
+    """Price logged calls at a paid model's catalog prices (a ``:free`` id: its paid twin).
+
+    By default this session's calls; ``ledger=`` a DataFrame of ledger rows (``orn.log()``
+    or a slice of it), ``batch_id=`` one batch, ``everything=True`` the whole ledger.
+    Returns a ``CostEstimate`` (``.total_usd``, ``.per_1000_calls_usd``, ``.frame()``).
+    """
+    return _session().estimate_cost(model, rows=ledger, batch_id=batch_id, everything=everything)
+
+
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext openrouter_nb``: register ``%%openrouter`` and ``%openrouter``."""
     from .notebook.magics import load_ipython_extension as _load
@@ -139,11 +182,14 @@ __all__ = [
     "UpstreamRateLimit",
     "__version__",
     "ask",
+    "batch",
     "compare",
+    "estimate_cost",
     "get_session",
     "load_ipython_extension",
     "log",
     "models",
     "quota_meter",
     "set_session",
+    "use_profile",
 ]

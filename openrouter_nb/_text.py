@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
 _UNSAFE_LINK = re.compile(r"\]\(\s*(javascript|vbscript|data):", re.IGNORECASE)
@@ -44,3 +46,39 @@ def shorten(text: str | None, width: int = 80) -> str:
         return ""
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# ``{{name}}`` (escaped, left alone) or ``{name}`` (a candidate for interpolation)
+_PLACEHOLDER = re.compile(r"\{\{[^\W\d]\w*\}\}|\{([^\W\d]\w*)\}")
+_MISSING = object()
+
+
+def interpolate(template: str, namespace: Mapping[str, Any],
+                hidden: Mapping[str, Any] | None = None) -> str:
+    """Replace ``{name}`` by ``str(namespace[name])``; every other brace stays as written.
+
+    Only a lone ``{identifier}`` whose name is in ``namespace`` is replaced: ``{{x}}``,
+    ``{}``, ``{1}``, ``{a.b}``, ``{x:>3}``, JSON and dict literals are left alone. Names in
+    ``hidden`` (IPython's ``In``, ``Out``, ``_``…) are skipped unless reassigned.
+    """
+    hidden = hidden or {}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        value = namespace.get(name, _MISSING)
+        if value is _MISSING or (name in hidden and hidden[name] is value):
+            return match.group(0)
+        return str(value)
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def placeholders(template: str) -> list[str]:
+    """The ``{name}`` placeholders of ``template``, in order of first appearance."""
+    names: list[str] = []
+    for match in _PLACEHOLDER.finditer(template):
+        if match.group(1) and match.group(1) not in names:
+            names.append(match.group(1))
+    return names

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +96,94 @@ def resolve(
 
 def redact(text: str, api_key: str | None) -> str:
     """Remove the key (and anything shaped like an OpenRouter key) from ``text``."""
-    import re
-
     if api_key:
         text = text.replace(api_key, "sk-or-…")
     return re.sub(r"sk-or-v1-[0-9a-fA-F]{8,}", "sk-or-v1-…", text)
+
+
+# -- profiles ------------------------------------------------------------------------------------
+PROFILE_FILE = "openrouter_nb.toml"
+PROFILE_FIELDS = ("model", "fallback", "provider", "max_tokens", "budget", "base_url", "retries",
+                  "timeout", "temperature", "system", "sandbox")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of session defaults, so code names ``dev``/``prod``, not model ids."""
+
+    name: str
+    model: str | None = None
+    fallback: tuple[str, ...] = ()
+    provider: dict | None = None
+    max_tokens: int | None = None
+    budget: int | None = None
+    base_url: str | None = None
+    retries: int | None = None
+    timeout: float | None = None
+    temperature: float | None = None
+    system: str | None = None
+    sandbox: bool | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        parts = [f"profile {self.name!r}: model {self.model or 'openrouter/free'}"]
+        if self.fallback:
+            parts.append("fallback " + ", ".join(self.fallback))
+        if self.provider:
+            parts.append("provider " + ", ".join(f"{k}={v}" for k, v in self.provider.items()))
+        for name in ("max_tokens", "budget", "retries", "base_url"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name} {value}")
+        return "; ".join(parts) + f" (from {self.source})"
+
+
+def profile_file(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """``openrouter_nb.toml`` in the working folder, else ``$OPENROUTER_NB_HOME/config.toml``."""
+    local = (cwd or Path.cwd()) / PROFILE_FILE
+    if local.is_file():
+        return local
+    home = home_dir(env) / "config.toml"
+    return home if home.is_file() else None
+
+
+def load_profiles(path: Path | None = None) -> dict[str, Profile]:
+    """Read ``[profiles.NAME]`` tables; a key in the file is refused, never read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    path = path or profile_file()
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Cannot read profiles from {path}: {exc}") from None
+    profiles = {}
+    for name, table in (data.get("profiles") or {}).items():
+        if not isinstance(table, dict):
+            raise ValueError(f"[profiles.{name}] in {path} must be a table.")
+        if "api_key" in table or "key" in table:
+            raise ValueError(f"[profiles.{name}] in {path} holds a key: keys do not belong in "
+                             "files. Remove it and set OPENROUTER_API_KEY instead.")
+        unknown = set(table) - set(PROFILE_FIELDS)
+        if unknown:
+            raise ValueError(f"[profiles.{name}] in {path} has unknown field(s) "
+                             f"{', '.join(sorted(unknown))}; known: {', '.join(PROFILE_FIELDS)}.")
+        values = dict(table)
+        if "fallback" in values:
+            values["fallback"] = tuple(values["fallback"])
+        profiles[name] = Profile(name=name, source=str(path), **values)
+    return profiles
+
+
+def get_profile(name: str, path: Path | None = None) -> Profile:
+    profiles = load_profiles(path)
+    if name not in profiles:
+        where = path or profile_file()
+        known = ", ".join(sorted(profiles)) or "none"
+        raise KeyError(f"No profile {name!r} (known: {known}; file: "
+                       f"{where or f'no {PROFILE_FILE} here and no config.toml in the home folder'}).")
+    return profiles[name]

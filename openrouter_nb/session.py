@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
-from . import config
+from . import config, privacy
 from .answer import Answer
 from .api.client import DEFAULT_BASE_URL, DeltaCallback, OpenRouterClient
 from .api.errors import (
@@ -28,6 +28,7 @@ from .api.errors import (
     InvalidOutputError,
     ModelUnavailableError,
     OpenRouterError,
+    SensitiveInputBlocked,
 )
 from .api.types import ChatResult, KeyInfo
 from .catalog import FREE_ROUTER, Catalog
@@ -38,6 +39,8 @@ from .validate import SchemaSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+    from .cost import CostEstimate
 
 DEFAULT_MODEL = "openrouter/free"
 DEFAULT_MAX_TOKENS = 800  # short answers by default: free quotas are small, demos are public
@@ -90,10 +93,18 @@ class Session:
         rpd: int | None = None,
         window_s: float | None = None,
         sandbox_options: Mapping[str, Any] | None = None,
+        fallback: Sequence[str] = (),
+        system: str | None = None,
+        temperature: float | None = None,
+        profile: str | None = None,
     ) -> None:
         self.settings = config.resolve(api_key=api_key, base_url=base_url, sandbox=sandbox,
                                        home=home)
         self.model = model
+        self.fallback = tuple(fallback)
+        self.system = system
+        self.temperature = temperature
+        self.profile = profile
         self.budget = budget
         self.budget_used = 0
         self.retry_policy = RetryPolicy(retries=retries)
@@ -131,6 +142,21 @@ class Session:
         self._budget_lock = threading.Lock()
         self._catalog: Catalog | None = None
 
+    @classmethod
+    def from_profile(cls, name: str, *, path: Path | None = None, **overrides: Any) -> Session:
+        """A session with the defaults of profile ``name`` (see ``config.load_profiles``).
+
+        Keyword arguments override the profile.
+        """
+        chosen = config.get_profile(name, path)
+        options: dict[str, Any] = {"profile": name}
+        for field in config.PROFILE_FIELDS:
+            value = getattr(chosen, field)
+            if value is not None and value != ():
+                options[field] = value
+        options.update(overrides)
+        return cls(**options)
+
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
         self.client.close()
@@ -143,7 +169,8 @@ class Session:
 
     def __repr__(self) -> str:
         budget = "" if self.budget is None else f", budget={self.budget_used}/{self.budget}"
-        return f"Session(mode={self.mode!r}, model={self.model!r}{budget})"
+        profile = "" if self.profile is None else f", profile={self.profile!r}"
+        return f"Session(mode={self.mode!r}, model={self.model!r}{profile}{budget})"
 
     @property
     def description(self) -> str:
@@ -166,6 +193,7 @@ class Session:
         fallback: Sequence[str] | None = None,
         timeout: float | None = None,
         provider: Mapping[str, Any] | None = None,
+        allow_sensitive: bool = False,
         headers: Mapping[str, str] | None = None,
         on_delta: DeltaCallback | None = None,
         on_event: EventCallback | None = None,
@@ -175,10 +203,16 @@ class Session:
         """Send ``prompt`` and return the whole ``Answer`` (streaming uses SSE underneath).
 
         With ``schema`` (a JSON Schema dict or a pydantic class) the answer is validated and
-        the model re-asked with the validation error, at most ``retries`` times.
+        the model re-asked with the validation error, at most ``retries`` times. Prompts
+        holding keys, e-mail addresses, card numbers and the like are refused before
+        anything is sent unless ``allow_sensitive`` is true.
         """
         call_id = new_call_id()
         requested = (model or self.model).strip()
+        if fallback is None and model is None:
+            fallback = self.fallback  # the profile's fallbacks go with the profile's model
+        system = self.system if system is None else system
+        temperature = self.temperature if temperature is None else temperature
         chain = [requested] + [m.strip() for m in (fallback or []) if m and m.strip()]
         common = dict(call_id=call_id, requested_model=requested, prompt=prompt,
                       batch_id=batch_id, row_key=row_key, stream=stream)
@@ -189,6 +223,8 @@ class Session:
             self._refuse(BadRequestError(
                 f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
                 f"fallbacks); got {len(chain)}."), common)
+        if not allow_sensitive:
+            self._guard(prompt, system, common)
         spec = self._schema_spec(schema, common)
         messages = self._messages(prompt, system)
         options = self._options(max_tokens=max_tokens, temperature=temperature, seed=seed,
@@ -218,7 +254,8 @@ class Session:
                 decision = policy.decide(error, retries_used=retries_used,
                                          has_fallback=index + 1 < len(chain), now=self.clock())
                 if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
-                        and len(chain) == 1:
+                        and len(chain) == 1 and "data policy" not in error.message:
+                    # (the catalog cannot tell which models a data policy allows)
                     self._suggest_alternatives(error, current)
                 self._record_error(error, row, wait_s=waited)
                 self.quota.note_error(error)
@@ -321,6 +358,13 @@ class Session:
             body["messages"] = messages[:-1] + [
                 {**last, "content": f"{last['content']}\n\n{spec.instruction()}"}]
         return body
+
+    def _guard(self, prompt: str, system: str | None, common: dict[str, Any]) -> None:
+        findings = privacy.scan(prompt) + (privacy.scan(system) if system else [])
+        if findings:
+            # The ledger keeps that something was blocked, never the sensitive text itself.
+            self._refuse(SensitiveInputBlocked(privacy.describe(findings)),
+                         dict(common, prompt=None))
 
     def _schema_spec(self, schema: Any, common: dict[str, Any]) -> SchemaSpec | None:
         if schema is None:
@@ -432,6 +476,27 @@ class Session:
         self.quota.note_key(info)
         return info
 
+    def batch(self, frame: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame:
+        """One paced request per row; see :func:`openrouter_nb.batch.run_batch`."""
+        from .batch import run_batch
+
+        return run_batch(self, frame, prompt, **options)
+
+    def estimate_cost(self, model: str, *, rows: Any = None, batch_id: str | None = None,
+                      everything: bool = False) -> CostEstimate:
+        """Price this session's logged calls (or a batch's, or all) at ``model``'s prices."""
+        from .cost import estimate_cost
+
+        if rows is None:
+            rows = self.ledger.rows()
+            if batch_id is not None:
+                rows = [r for r in rows if r["batch_id"] == batch_id]
+            elif not everything:
+                rows = [r for r in rows if r["session_id"] == self.session_id]
+        elif hasattr(rows, "to_dict"):
+            rows = rows.to_dict("records")
+        return estimate_cost(model, rows, self.catalog)
+
     def quota_state(self) -> QuotaState:
         return self.quota.state()
 
@@ -452,6 +517,15 @@ def get_session() -> Session:
         if _default is None:
             _default = Session()
         return _default
+
+
+def use_profile(name: str, *, path: Path | None = None) -> Session:
+    """Make a session from profile ``name`` the default one; returns it."""
+    session = Session.from_profile(name, path=path)
+    old = set_session(session)
+    if old is not None:
+        old.close()
+    return session
 
 
 def set_session(session: Session | None) -> Session | None:
