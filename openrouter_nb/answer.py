@@ -68,7 +68,7 @@ class Answer:
         if self.mode == "sandbox":
             parts.append("sandbox: simulated answer")
         elif self.mode == "replay":
-            parts.append("replay: recorded answer")
+            parts.append("replay: recorded answer" + (", simulated" if self.sandbox else ""))
         return " · ".join(parts)
 
     def _repr_markdown_(self) -> str:

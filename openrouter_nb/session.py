@@ -9,6 +9,7 @@ the caller named it, and the answer says so.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -69,7 +70,9 @@ class Session:
 
     ``Session()`` with nothing set uses the in-process sandbox; set ``OPENROUTER_API_KEY``
     (or pass ``api_key=``) for the real service. ``budget`` caps the requests this session
-    may send; ``retries`` bounds extra attempts per call.
+    may send; ``retries`` bounds extra attempts per call. ``record=PATH`` saves every exchange
+    to a cassette (without the key); ``replay=PATH`` (or ``OPENROUTER_NB_REPLAY``) answers
+    from one with no network, ``replay_fallback=True`` sending unknown requests to the sandbox.
     """
 
     def __init__(
@@ -97,6 +100,9 @@ class Session:
         system: str | None = None,
         temperature: float | None = None,
         profile: str | None = None,
+        record: str | Path | None = None,
+        replay: str | Path | None = None,
+        replay_fallback: bool = False,
     ) -> None:
         self.settings = config.resolve(api_key=api_key, base_url=base_url, sandbox=sandbox,
                                        home=home)
@@ -116,7 +122,9 @@ class Session:
         self.sandbox: Any = None
         key = self.settings.api_key
         options = dict(sandbox_options or {})
-        if self.settings.sandbox and transport is None:
+        replay = replay if replay is not None else (os.environ.get("OPENROUTER_NB_REPLAY") or None)
+        wants_sandbox = self.settings.sandbox and transport is None
+        if wants_sandbox and (not replay or replay_fallback):
             from .sandbox import Sandbox, SandboxTransport, sandbox_key
 
             options.setdefault("clock", clock)
@@ -127,6 +135,17 @@ class Session:
             rpd = rpd or options.get("rpd")
             window_s = window_s or options.get("window_s")
         self.mode = "sandbox" if self.settings.sandbox else "live"
+        if replay:
+            from .api.cassette import ReplayTransport
+
+            transport = ReplayTransport(replay, fallback=transport if replay_fallback else None)
+            self.mode = "replay"
+        if record:
+            from .api.cassette import RecordingTransport
+
+            transport = RecordingTransport(transport or httpx.HTTPTransport(), record)
+        self.record_path = Path(record) if record else None
+        self.replay_path = Path(replay) if replay else None
         self._key = key
         self.client = OpenRouterClient(key, self.settings.base_url, transport=transport,
                                        timeout=timeout)
@@ -272,7 +291,8 @@ class Session:
                         self.sleep(decision.wait_s)
                 continue
             self.quota.settle(slot)
-            if (result.server or "").startswith(SANDBOX_SERVER):
+            simulated = (result.server or "").startswith(SANDBOX_SERVER)
+            if simulated and self.mode == "live":
                 self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
             check = spec.check(result.text) if spec is not None else None
             self._record_ok(result, row, wait_s=waited,
@@ -299,6 +319,7 @@ class Session:
                 continue
             answer = self._answer(result, requested, chain[index] if index else None, call_id,
                                   attempt)
+            answer.sandbox = answer.sandbox or simulated
             if check is not None:
                 answer.validated, answer.data = True, check.data
             return answer

@@ -19,7 +19,8 @@ OpenRouterError
  ├── MidStreamError .............. midstream_error
  ├── InvalidOutputError .......... invalid_output
  ├── BudgetExceeded .............. budget
- └── SensitiveInputBlocked ....... blocked_sensitive
+ ├── SensitiveInputBlocked ....... blocked_sensitive
+ └── ReplayMiss .................. replay_miss  (a replay cassette lacks the request)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "RateLimitInfo",
+    "ReplayMiss",
     "RequestTimeout",
     "SensitiveInputBlocked",
     "UpstreamRateLimit",
@@ -174,6 +176,12 @@ class SensitiveInputBlocked(OpenRouterError):
     kind = "blocked_sensitive"
 
 
+class ReplayMiss(OpenRouterError):
+    """The replay cassette holds no answer for this request."""
+
+    kind = "replay_miss"
+
+
 _CLASSES: tuple[type[OpenRouterError], ...] = (
     MinuteRateLimit,
     DailyRateLimit,
@@ -190,6 +198,7 @@ _CLASSES: tuple[type[OpenRouterError], ...] = (
     InvalidOutputError,
     BudgetExceeded,
     SensitiveInputBlocked,
+    ReplayMiss,
 )
 _BY_KIND = {cls.kind: cls for cls in _CLASSES}
 

@@ -1,0 +1,179 @@
+"""Record and replay HTTP exchanges: an instructor records once with a real key, and the
+notebooks then run identically in CI, on Binder and for students without a key.
+
+A cassette is a JSON Lines file, one exchange per line:
+``{"request": {"method", "path", "body"}, "response": {"status", "headers", "body"}}``.
+The request keeps no headers at all (so no ``Authorization``), and anything shaped like an
+OpenRouter key is scrubbed from both bodies. Streamed (SSE) responses are stored as the
+text received and replayed chunk by chunk.
+
+Replay answers requests in the order they were recorded; a request that is not next
+is looked up among the unused ones. A request the cassette does not hold raises
+:class:`ReplayMiss` (or goes to ``fallback``, e.g. the sandbox, when one is given): never a
+silent wrong answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .errors import ReplayMiss
+
+_KEY = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
+_KEPT_HEADERS = ("content-type", "server", "x-generation-id", "retry-after", "x-ratelimit-limit",
+                 "x-ratelimit-remaining", "x-ratelimit-reset")
+
+
+def _path(url: httpx.URL | str) -> str:
+    path = urlsplit(str(url)).path
+    marker = "/api/v1/"
+    return path[path.index(marker) + len(marker) - 1:] if marker in path else path
+
+
+def _scrub(text: str, key: str | None) -> str:
+    if key:
+        text = text.replace(key, "sk-or-…")
+    return _KEY.sub("sk-or-…", text)
+
+
+def _request_key(method: str, path: str, body: Any) -> str:
+    return json.dumps([method.upper(), path, body], sort_keys=True)
+
+
+def _body_of(request: httpx.Request) -> Any:
+    content = request.content
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", "replace")
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """Wraps a transport and appends every exchange to a cassette file."""
+
+    def __init__(self, inner: httpx.BaseTransport, path: str | Path) -> None:
+        self.inner = inner
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        auth = request.headers.get("authorization", "")
+        key = auth.removeprefix("Bearer ").strip() or None
+        response = self.inner.handle_request(request)
+        entry_request = {"method": request.method, "path": _path(request.url),
+                         "body": json.loads(_scrub(json.dumps(_body_of(request)), key))}
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
+        chunks: list[bytes] = []
+
+        def save() -> None:
+            body = _scrub(b"".join(chunks).decode("utf-8", "replace"), key)
+            line = json.dumps({"request": entry_request,
+                               "response": {"status": response.status_code, "headers": headers,
+                                            "body": body}})
+            with self._lock, self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+
+        return httpx.Response(response.status_code, headers=response.headers,
+                              stream=_TeeStream(response, chunks, save), request=request,
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _TeeStream(httpx.SyncByteStream):
+    """Passes chunks through as they arrive and saves the exchange once the body is read."""
+
+    def __init__(self, response: httpx.Response, chunks: list[bytes], on_done: Any) -> None:
+        self.response, self.chunks, self.on_done = response, chunks, on_done
+        self.saved = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.response.iter_raw():
+            self.chunks.append(chunk)
+            yield chunk
+        self._save()
+
+    def _save(self) -> None:
+        if not self.saved:
+            self.saved = True
+            self.on_done()
+
+    def close(self) -> None:
+        self.response.close()
+        self._save()  # a partly read body (a broken stream) is still recorded as received
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """Answers from a cassette; unknown requests raise ``ReplayMiss`` or go to ``fallback``."""
+
+    def __init__(self, path: str | Path, *, fallback: httpx.BaseTransport | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"No replay cassette at {self.path}. Record one with "
+                                    "%openrouter record PATH (or Session(record=PATH)).")
+        self.entries = [json.loads(line) for line in self.path.read_text().splitlines()
+                        if line.strip()]
+        self._keys = [_request_key(e["request"]["method"], e["request"]["path"],
+                                   e["request"]["body"]) for e in self.entries]
+        self._used = [False] * len(self.entries)
+        self._next = 0
+        self.fallback = fallback
+        self._lock = threading.Lock()
+
+    def _take(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            order = list(range(self._next, len(self.entries))) + list(range(self._next))
+            for index in order:
+                if not self._used[index] and self._keys[index] == key:
+                    self._used[index] = True
+                    while self._next < len(self.entries) and self._used[self._next]:
+                        self._next += 1
+                    return self.entries[index]
+        return None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = _body_of(request)
+        key = _request_key(request.method, _path(request.url), json.loads(_scrub(json.dumps(body),
+                                                                                 None)))
+        entry = self._take(key)
+        if entry is None:
+            if self.fallback is not None:
+                return self.fallback.handle_request(request)
+            what = _path(request.url)
+            if isinstance(body, dict) and body.get("model"):
+                messages = body.get("messages") or [{}]
+                prompt = str(messages[-1].get("content", ""))[:40]
+                what += f" (model {body['model']}, prompt {prompt!r})"
+            raise ReplayMiss(f"The replay cassette {self.path.name} holds no answer for "
+                             f"{request.method} {what}. Record it again with this cell, or "
+                             "replay with the sandbox as fallback.")
+        response = entry["response"]
+        headers = dict(response["headers"])
+        content = response["body"].encode("utf-8")
+        if "text/event-stream" in headers.get("content-type", ""):
+            return httpx.Response(response["status"], headers=headers,
+                                  stream=_Frames(content), request=request)
+        return httpx.Response(response["status"], headers=headers, content=content,
+                              request=request)
+
+
+class _Frames(httpx.SyncByteStream):
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def __iter__(self) -> Iterator[bytes]:
+        for frame in self.content.split(b"\n\n"):
+            if frame:
+                yield frame + b"\n\n"
