@@ -21,7 +21,7 @@ def _text_of(output: dict) -> str:
     if output.get("output_type") == "error":
         return f"{output.get('ename')}: {output.get('evalue')}\n"
     data = output.get("data", {})
-    for mime in ("text/markdown", "text/plain"):
+    for mime in ("text/plain", "text/markdown"):
         if mime in data:
             value = data[mime]
             return ("".join(value) if isinstance(value, list) else str(value)) + "\n"

@@ -167,13 +167,14 @@ class Ledger:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
-    _SENT = ("epoch >= ? AND account IS ? "
-             "AND COALESCE(error_kind, '') NOT IN ('budget', 'blocked_sensitive') "
-             "AND http_status IS NOT NULL OR (epoch >= ? AND account IS ? AND status = 'ok')")
+    _SENT = ("epoch >= ? AND account IS ? AND http_status IS NOT NULL "
+             "AND http_status NOT IN (400, 401) "
+             "OR (epoch >= ? AND account IS ? AND status = 'ok')")
 
     def _sent_where(self, free_only: bool) -> str:
-        # An attempt was *sent* if it got an HTTP status (or an answer); attempts refused
-        # locally (budget, sensitive input, a known daily block) never reached OpenRouter.
+        # An attempt counts if it got an HTTP status (or an answer); attempts refused
+        # locally (budget, sensitive input, a known daily block) never reached OpenRouter,
+        # and malformed or unauthenticated requests (400, 401) never reach its limiter.
         # Network errors and time-outs have no status: they may not have arrived, and
         # are not counted.
         sql = f"({self._SENT})"
@@ -239,6 +240,9 @@ class Ledger:
         for name in _BOOL_COLUMNS:
             if name in frame:
                 frame[name] = frame[name].astype("boolean")
+        for name, kind in _TYPES.items():
+            if kind == "INTEGER" and name in frame and name not in _BOOL_COLUMNS:
+                frame[name] = frame[name].astype("Int64")  # 502, not 502.0, beside NULLs
         return frame[wanted]
 
 

@@ -276,7 +276,7 @@ class QuotaTracker:
             blocked = self._day_blocked_until > now
             if blocked:
                 sources["day_used"] = "429 per-day"
-                day_used = max(day_used, day_limit)
+                day_used = day_limit  # the service said the day is spent, whatever we counted
             minute_reset = None
             if self._sent:
                 minute_reset = self._sent[0] + self.window_s

@@ -13,8 +13,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from openrouter_nb import config
+from openrouter_nb._text import interpolate
 from openrouter_nb.answer import Answer
-from openrouter_nb.notebook.magics import OpenRouterMagics, interpolate
+from openrouter_nb.notebook.magics import OpenRouterMagics
 from openrouter_nb.notebook.widgets import KeyEntry, quota_meter
 from openrouter_nb.session import Session, get_session, set_session
 
@@ -189,7 +190,7 @@ def test_help_and_unknown_subcommand(ip: InteractiveShell) -> None:
         result = ip.run_line_magic("openrouter", "frobnicate")
     assert result is None
     assert "unknown subcommand 'frobnicate'" in cap.stdout
-    assert "budget, help, key, log, quota, sandbox" in cap.stdout
+    assert f"Subcommands: {', '.join(sorted(OpenRouterMagics.SUBCOMMANDS))}" in cap.stdout
     assert "Traceback" not in cap.stdout + cap.stderr
 
 

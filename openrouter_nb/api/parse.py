@@ -34,7 +34,7 @@ from .errors import (
 from .sse import DONE
 from .types import ChatResult, Usage
 
-_SNIPPET = 120
+_SNIPPET = 160
 
 
 def _snippet(text: str) -> str:
@@ -222,7 +222,8 @@ def error_from_body(
     if status == 400:
         if "not a valid model" in message or availability_code == "model_not_found":
             return ModelUnavailableError(
-                f"Unknown model id: {_snippet(message)} Model ids look like 'vendor/model:free'; "
+                f"Unknown model id: {_snippet(message).rstrip('.')}. Model ids look like "
+                "'vendor/model:free'; "
                 "list them with %openrouter models --free.",
                 **common,
             )
@@ -290,9 +291,10 @@ def _classify_429(
         wait = ""
         if limits and limits.reset_epoch_s:
             wait = f" It resets at {_clock_utc(limits.reset_epoch_s)}."
+        per_minute = limits.limit if limits and limits.limit else 20
         return MinuteRateLimit(
-            f"Per-minute free-model limit reached (20/min).{wait} Wait a minute, or let the "
-            "session pace requests.",
+            f"Per-minute free-model limit reached ({per_minute}/min).{wait} Wait a minute, or "
+            "let the session pace requests.",
             **common,
         )
     detail = raw_text or message

@@ -10,6 +10,9 @@ when it is complete, as a single ``display_data`` and no ``update_display_data``
 only the first display of a handle with the saved output, so notebooks tested with nbval need this
 (the test suite's ``conftest.py`` sets it). ``%%openrouter --no-stream`` does the same for one cell.
 
+With ``--schema`` the final render adds the validated data, pretty-printed in a ```` ```json ````
+block under the text, and a re-ask after invalid JSON shows as a status line.
+
 Model output is untrusted: it is rendered through :func:`openrouter_nb._text.safe_markdown`
 (no raw HTML or script), and error text is HTML-escaped. The display target and the clock are
 injected, so tests and benchmarks count updates without a frontend.
@@ -106,32 +109,50 @@ def _footer_md(footer: str) -> str:
     return f'<small style="color:gray">{safe_markdown(footer)}</small>'
 
 
+def data_json(data: Any) -> str:
+    """Validated data (a JSON value or a pydantic model) as indented JSON."""
+    if hasattr(data, "model_dump"):
+        data = data.model_dump(mode="json")
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
 def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | None]:
-    """The final render of ``answer`` in ``fmt``; also the code to offer as the next cell."""
+    """The final render of ``answer`` in ``fmt``; also the code to offer as the next cell.
+
+    A validated answer (``--schema``) also shows its data as pretty JSON under the text
+    (in ``json`` format, the data replaces the text).
+    """
     text, footer = answer.text, answer.footer()
+    data = data_json(answer.data) if answer.validated else None
+    plain_data = f"{data}\n\n" if data is not None else ""
+    md_data = f"{fenced(data, 'json')}\n\n" if data is not None else ""
     if fmt == "text":
+        html_data = "" if data is None else \
+            f'<pre style="white-space:pre-wrap">{html.escape(data)}</pre>'
         return {
-            "text/plain": f"{text}\n\n{footer}",
+            "text/plain": f"{text}\n\n{plain_data}{footer}",
             "text/html": f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
-                         f'<small style="color:gray">{html.escape(footer)}</small>',
+                         f'{html_data}<small style="color:gray">{html.escape(footer)}</small>',
         }, None
     if fmt == "json":
-        code, _ = extract_code(text)
-        try:
-            pretty = json.dumps(json.loads(code), indent=2, ensure_ascii=False)
-        except ValueError as error:
-            note = f"(not valid JSON: {error}; shown as text)"
-            return {"text/plain": f"{text}\n\n{note}\n{footer}",
-                    "text/markdown": f"{fenced(text, 'text')}\n\n*{html.escape(note)}*\n\n"
-                                     f"{_footer_md(footer)}"}, None
+        pretty = data
+        if pretty is None:
+            code, _ = extract_code(text)
+            try:
+                pretty = json.dumps(json.loads(code), indent=2, ensure_ascii=False)
+            except ValueError as error:
+                note = f"(not valid JSON: {error}; shown as text)"
+                return {"text/plain": f"{text}\n\n{note}\n{footer}",
+                        "text/markdown": f"{fenced(text, 'text')}\n\n*{html.escape(note)}*\n\n"
+                                         f"{_footer_md(footer)}"}, None
         return {"text/plain": f"{pretty}\n\n{footer}",
                 "text/markdown": f"{fenced(pretty, 'json')}\n\n{_footer_md(footer)}"}, None
     if fmt == "code":
         code, lang = extract_code(text)
-        return {"text/plain": f"{code}\n\n{footer}",
-                "text/markdown": f"{fenced(code, lang)}\n\n{_footer_md(footer)}"}, code
-    return {"text/plain": f"{text}\n\n{footer}",
-            "text/markdown": f"{safe_markdown(text)}\n\n{_footer_md(footer)}"}, None
+        return {"text/plain": f"{code}\n\n{plain_data}{footer}",
+                "text/markdown": f"{fenced(code, lang)}\n\n{md_data}{_footer_md(footer)}"}, code
+    return {"text/plain": f"{text}\n\n{plain_data}{footer}",
+            "text/markdown": f"{safe_markdown(text)}\n\n{md_data}{_footer_md(footer)}"}, None
 
 
 def error_bundle(error: OpenRouterError) -> Bundle:
@@ -140,7 +161,9 @@ def error_bundle(error: OpenRouterError) -> Bundle:
     details = [f"call {error.call_id}" if error.call_id else "",
                f"{error.attempts} attempt{'s' if error.attempts != 1 else ''}",
                "logged in the ledger (%openrouter log)"]
-    if error.partial_text:
+    if error.partial_text and error.kind == "invalid_output":
+        details.insert(2, f"last answer {len(error.partial_text)} characters, not valid")
+    elif error.partial_text:
         details.insert(2, f"{len(error.partial_text)} characters received before the failure")
     detail = " · ".join(d for d in details if d)
     colour = "#b36b00" if error.kind in _WARN_KINDS else "#c0392b"
@@ -155,8 +178,11 @@ def error_bundle(error: OpenRouterError) -> Bundle:
 
 
 def event_status(name: str, details: Mapping[str, Any]) -> str | None:
-    """One status line for a session event ("retry", "fallback", "waited")."""
+    """One status line for a session event ("retry", "fallback", "reask", "waited")."""
     attempt = int(details.get("attempt") or 0) + 1
+    if name == "reask":
+        reason = " ".join(str(details.get("error") or "does not match the schema").split())
+        return f"↻ invalid JSON ({reason}), asking again (attempt {attempt})"
     if name == "retry":
         error, wait = details.get("error"), float(details.get("wait_s") or 0.0)
         what = _reason(details, error)
@@ -220,7 +246,7 @@ class StreamingDisplay:
 
     def on_event(self, name: str, details: dict[str, Any]) -> None:
         line = event_status(name, details)
-        if name in ("retry", "fallback"):
+        if name in ("retry", "fallback", "reask"):
             self._chunks.clear()  # a new attempt starts from nothing
         if line is not None:
             self.status = line

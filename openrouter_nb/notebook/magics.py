@@ -1,87 +1,47 @@
-"""``%%openrouter`` (ask) and ``%openrouter SUBCOMMAND`` (log, quota, budget, sandbox, key, help).
+"""``%%openrouter`` (ask, compare) and ``%openrouter SUBCOMMAND`` (log, quota, models, picker,
+budget, sandbox, key, help).
 
 A thin adapter: the cell magic turns flags into ``Session.ask`` options and hands the answer to
-:class:`~openrouter_nb.notebook.display.StreamingDisplay`; the line magic dispatches through
-``SUBCOMMANDS``. Both act on the default session (``openrouter_nb.session.get_session()``).
-httpx, pandas and ipywidgets load on first use, so ``%load_ext openrouter_nb`` stays fast.
+:class:`~openrouter_nb.notebook.display.StreamingDisplay`; ``--schema NAME`` passes a JSON
+Schema dict or pydantic class from the notebook; ``--compare M1,M2`` sends the prompt to each
+model through ``Session.compare`` and shows a
+:class:`~openrouter_nb.notebook.compare_view.CompareView` (never streamed). The line magic
+dispatches through ``SUBCOMMANDS``; ``models`` and ``picker`` read the session's catalog. All
+act on the default session (``openrouter_nb.session.get_session()``). httpx, pandas and
+ipywidgets load on first use, so ``%load_ext openrouter_nb`` stays fast.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.utils.process import arg_split
 
+from .._text import interpolate
 from ..api.errors import OpenRouterError
+from .commands import COMMANDS, default_session
 from .display import FORMATS, DisplayTarget, StreamingDisplay, live_streaming_enabled
+from .flags import unquote
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    from argparse import Namespace
+
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..session import Session
 
 LOG_DEFAULT_ROWS = 20
 LOG_TEXT_WIDTH = 60
-# ``{{name}}`` (escaped, left alone) or ``{name}`` (a candidate for interpolation)
-_PLACEHOLDER = re.compile(r"\{\{[^\W\d]\w*\}\}|\{([^\W\d]\w*)\}")
 _MISSING = object()
 
-HELP = """\
-%%openrouter [-m MODEL] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]
-             [--retries N] [--fallback M1,M2] [--out NAME] [--format markdown|text|json|code]
-             [--no-stream]
-    The cell is the prompt; {name} is replaced by the variable `name`, other braces stay.
-    The footer names the model that answered (and says so when the sandbox simulated it).
-
-%openrouter log [N]        the last N ledger rows (default 20), newest first
-%openrouter quota          the live quota meter (minute and day, countdown, budget)
-%openrouter budget N|off   allow at most N more requests in this session
-%openrouter sandbox on|off switch between the offline sandbox and the configured service
-%openrouter key            enter a key in a masked field (kept in memory only)
-%openrouter help           this text
-
-Full flag help: %%openrouter?   Python API: import openrouter_nb as orn; orn.ask(...)"""
 
 
-def interpolate(template: str, namespace: Mapping[str, Any],
-                hidden: Mapping[str, Any] | None = None) -> str:
-    """Replace ``{name}`` by ``str(namespace[name])``; every other brace stays as written.
 
-    Only a lone ``{identifier}`` whose name is in ``namespace`` is replaced: ``{{x}}``,
-    ``{}``, ``{1}``, ``{a.b}``, ``{x:>3}``, JSON and dict literals are left alone. IPython's
-    own hidden names (``In``, ``Out``, ``_``, …) are not interpolated unless reassigned.
-    """
-    hidden = hidden or {}
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return match.group(0)
-        value = namespace.get(name, _MISSING)
-        if value is _MISSING or (name in hidden and hidden[name] is value):
-            return match.group(0)
-        return str(value)
-
-    return _PLACEHOLDER.sub(replace, template)
-
-
-def _unquote(value: Any) -> Any:
-    """IPython splits magic lines without POSIX rules: ``--system "Be terse."`` keeps quotes."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
-
-
-def _default_session() -> Session:
-    from ..session import get_session
-
-    return get_session()
 
 
 @magics_class
@@ -100,14 +60,23 @@ class OpenRouterMagics(Magics):
               help="cap on the answer's length")
     @argument("--temperature", type=float, default=None, metavar="T", help="sampling temperature")
     @argument("--seed", type=int, default=None, metavar="N", help="sampling seed (where supported)")
+    @argument("--schema", default=None, metavar="NAME",
+              help="a JSON Schema dict or pydantic class in the notebook: the answer must "
+                   "match it (re-asked up to --retries times)")
     @argument("--retries", type=int, default=None, metavar="N",
               help="extra attempts after retryable failures (default 2)")
     @argument("--fallback", default=None, metavar="M1,M2",
               help="comma-separated models to try next, e.g. a/b:free,c/d:free")
-    @argument("--out", default=None, metavar="NAME", help="store the Answer in this variable")
+    @argument("--compare", default=None, metavar="M1,M2,...",
+              help="send the prompt to each of these models in parallel and show the answers "
+                   "side by side (never streamed)")
+    @argument("--out", default=None, metavar="NAME",
+              help="store the Answer (with --compare: a DataFrame) in this variable")
     @argument("--format", default="markdown", choices=FORMATS,
               help="markdown (default), text, json (pretty-printed) or code (offered as "
                    "the next cell)")
+    @argument("--allow-sensitive", action="store_true",
+              help="send even if the prompt holds keys or personal data (refused by default)")
     @argument("--no-stream", action="store_true",
               help="show the answer only when complete (see OPENROUTER_NB_STREAM_DISPLAY)")
     @cell_magic("openrouter")
@@ -118,23 +87,31 @@ class OpenRouterMagics(Magics):
         (JSON, dict literals, ``{{x}}``, ``{x:>3}``) is sent as written. The answer streams
         into one output (``OPENROUTER_NB_STREAM_DISPLAY=final`` or ``--no-stream``: shown
         once, when complete) and ends with a footer naming the model that answered.
-        Subcommands: ``%openrouter help``.
+        ``--schema NAME`` validates the answer against a JSON Schema dict or pydantic class
+        and shows the parsed data; ``--compare M1,M2,...`` asks each model in parallel and
+        shows them side by side. Subcommands: ``%openrouter help``.
         """
         args = parse_argstring(self.openrouter_cell, line)
         for name, value in vars(args).items():
-            setattr(args, name, _unquote(value))
+            setattr(args, name, unquote(value))
         shell = self.shell
         namespace = shell.user_ns if shell is not None else {}
         hidden = shell.user_ns_hidden if shell is not None else {}
         prompt = interpolate(cell, namespace, hidden)
-        session = _default_session()
+        session = default_session()
         options: dict[str, Any] = {
             name: getattr(args, name)
             for name in ("system", "max_tokens", "temperature", "seed", "retries")
             if getattr(args, name) is not None
         }
+        if args.schema:
+            options["schema"] = lookup_schema(args.schema, namespace)
+        if args.allow_sensitive:
+            options["allow_sensitive"] = True
+        if args.compare is not None:
+            return self._compare(prompt, args, options, session, namespace)
         if args.fallback:
-            options["fallback"] = [m.strip() for m in args.fallback.split(",") if m.strip()]
+            options["fallback"] = split_models(args.fallback)
         live = live_streaming_enabled() and not args.no_stream
         target = self.target_factory() if self.target_factory is not None else None
         view = StreamingDisplay(live=live, fmt=args.format, target=target, clock=self.clock,
@@ -154,106 +131,68 @@ class OpenRouterMagics(Magics):
             namespace[args.out] = answer
         return None
 
+    def _compare(self, prompt: str, args: Namespace, options: dict[str, Any],
+                 session: Session, namespace: dict[str, Any]) -> None:
+        """``--compare``: one view, shown once when every model has answered; returns nothing."""
+        from IPython.display import display
+
+        from .compare_view import CompareView
+
+        models = split_models(args.compare)
+        if not models:
+            raise UsageError("--compare needs model ids separated by commas, e.g. "
+                             "--compare google/gemma-3-27b-it:free,openai/gpt-oss-20b:free")
+        if args.model or args.fallback:
+            raise UsageError("--compare names the models itself: leave out -m and --fallback.")
+        view = CompareView(models, session.compare(prompt, models, **options))
+        display(view)
+        if args.out:
+            namespace[args.out] = view.frame()
+
     # -- %openrouter SUBCOMMAND -------------------------------------------------------------------
-    #: subcommand -> method name; later issues add models, profile, cost here.
-    SUBCOMMANDS: dict[str, str] = {
-        "budget": "_cmd_budget",
-        "help": "_cmd_help",
-        "key": "_cmd_key",
-        "log": "_cmd_log",
-        "quota": "_cmd_quota",
-        "sandbox": "_cmd_sandbox",
-    }
+    #: subcommand -> function (see commands.py)
+    SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = COMMANDS
 
     @line_magic("openrouter")
     def openrouter_line(self, line: str) -> Any:
-        """%openrouter log [N] | quota | budget N|off | sandbox on|off | key | help
+        """%openrouter log [N] | quota | models [FILTERS] | picker | budget N|off | sandbox on|off
+        | key | help
 
-        ``log``: the ledger, newest first; ``quota``: the live meter; ``budget``: cap the
-        requests of this session; ``sandbox``: switch the default session; ``key``: masked
-        key entry (memory only); ``help``: a short guide. Ask with ``%%openrouter``.
+        ``log``: the ledger, newest first; ``quota``: the live meter; ``models``: the catalog
+        as a DataFrame (free models unless ``--all``; ``--vision``, ``--tools``,
+        ``--structured``, ``--min-context N``, ``--refresh``); ``picker``: choose a free model
+        and pin it as the default; ``budget``: cap the requests of this session; ``sandbox``:
+        switch the default session; ``key``: masked key entry (memory only); ``help``: a short
+        guide. Ask with ``%%openrouter``.
         """
         words = arg_split(line)
         name, rest = (words[0], words[1:]) if words else ("help", [])
-        method = self.SUBCOMMANDS.get(name.lower())
-        if method is None:
+        command = self.SUBCOMMANDS.get(name.lower())
+        if command is None:
             print(f"%openrouter: unknown subcommand {name!r}. "
                   f"Subcommands: {', '.join(sorted(self.SUBCOMMANDS))} (%openrouter help).")
             return None
-        return getattr(self, method)(rest)
+        return command(rest)
 
-    def _cmd_help(self, args: list[str]) -> None:
-        print(HELP)
-
-    def _cmd_log(self, args: list[str]) -> pd.DataFrame | None:
-        try:
-            rows = int(args[0]) if args else LOG_DEFAULT_ROWS
-        except ValueError:
-            print(f"%openrouter log: N must be a number of rows, not {args[0]!r}.")
-            return None
-        return log_frame(_default_session(), rows)
-
-    def _cmd_quota(self, args: list[str]) -> None:
-        from IPython.display import display
-
-        from .widgets import quota_meter
-
-        display(quota_meter(_default_session()))
-
-    def _cmd_budget(self, args: list[str]) -> None:
-        session = _default_session()
-        if not args:
-            state = "off" if session.budget is None else f"{session.budget_used}/{session.budget}"
-            print(f"budget: {state} (set with %openrouter budget N, remove with budget off)")
-            return
-        if args[0].lower() in ("off", "none"):
-            session.budget = None
-        else:
-            try:
-                limit = int(args[0])
-            except ValueError:
-                print(f"%openrouter budget: N must be a whole number or 'off', not {args[0]!r}.")
-                return
-            if limit < 0:
-                print("%openrouter budget: N must be 0 or more.")
-                return
-            session.budget, session.budget_used = limit, 0
-        session.quota.note_budget(session.budget, session.budget_used)
-        print("budget: off" if session.budget is None
-              else f"budget: at most {session.budget} more requests in this session")
-
-    def _cmd_sandbox(self, args: list[str]) -> None:
-        from ..session import Session, set_session
-
-        choice = args[0].lower() if args else ""
-        if choice not in ("on", "off"):
-            if choice:
-                print(f"%openrouter sandbox: use 'on' or 'off', not {args[0]!r}.")
-            print(f"mode: {_default_session().description}")
-            return
-        session = Session(sandbox=True if choice == "on" else None)
-        set_session(session)
-        print(f"mode: {session.description}")
-
-    def _cmd_key(self, args: list[str]) -> None:
-        from IPython.display import display
-
-        from .widgets import KeyEntry
-
-        display(KeyEntry())
+def split_models(text: str) -> list[str]:
+    """``"a/b:free, c/d:free,"`` → ``["a/b:free", "c/d:free"]``."""
+    return [model.strip() for model in text.split(",") if model.strip()]
 
 
-def log_frame(session: Session, rows: int = LOG_DEFAULT_ROWS) -> pd.DataFrame:
-    """The last ``rows`` attempts, newest first, long text trimmed for display."""
-    from .._text import shorten
-    from ..ledger import CORE_COLUMNS
-
-    columns = [*CORE_COLUMNS, "error_message"]
-    frame = session.ledger.dataframe(limit=rows, newest_first=True, columns=columns)
-    for name in ("prompt", "response", "error_message"):
-        frame[name] = frame[name].map(
-            lambda value: shorten(value, LOG_TEXT_WIDTH) if isinstance(value, str) else value)
-    return frame
+def lookup_schema(name: str, namespace: Mapping[str, Any]) -> Any:
+    """The schema named ``name`` (``x`` or ``module.x``) in the notebook; UsageError otherwise."""
+    head, *attributes = name.split(".")
+    value = namespace.get(head, _MISSING)
+    for attribute in attributes:
+        value = getattr(value, attribute, _MISSING) if value is not _MISSING else _MISSING
+    if value is _MISSING:
+        raise UsageError(f"--schema {name}: no variable {name!r} in the notebook. Define a JSON "
+                         "Schema dict or a pydantic BaseModel class by that name first.")
+    if not (isinstance(value, dict) or (isinstance(value, type)
+                                        and hasattr(value, "model_json_schema"))):
+        raise UsageError(f"--schema {name}: {name!r} is a {type(value).__name__}, not a JSON "
+                         "Schema dict or a pydantic BaseModel class.")
+    return value
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -1,0 +1,296 @@
+"""The ``%openrouter SUBCOMMAND`` line commands, one function each, dispatched by ``COMMANDS``.
+
+Each takes the words after the subcommand and returns what the cell should show (or None).
+They act on the default session (``openrouter_nb.session.get_session()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..api.errors import OpenRouterError
+from .display import error_bundle
+from .flags import MODELS_USAGE, PICKER_USAGE, models_parser, parse_flags, picker_parser
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..session import Session
+
+LOG_DEFAULT_ROWS = 20
+LOG_TEXT_WIDTH = 60
+
+HELP = """\
+%%openrouter [-m MODEL] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]
+             [--schema NAME] [--retries N] [--fallback M1,M2] [--compare M1,M2,...]
+             [--out NAME] [--format markdown|text|json|code] [--no-stream]
+             [--allow-sensitive]
+    The cell is the prompt; {name} is replaced by the variable `name`, other braces stay.
+    The footer names the model that answered (and says so when the sandbox simulated it).
+    --schema NAME    NAME is a JSON Schema dict or a pydantic class in the notebook: the
+                     answer is validated (re-asked up to --retries times) and --out stores
+                     an Answer whose .data holds the parsed value
+    --compare M1,M2  the same prompt to each model in parallel, side by side; --out stores
+                     a DataFrame with one row per model
+    --allow-sensitive  send even if the prompt holds keys, e-mail addresses, phone or card
+                     numbers, IBANs (refused by default, before anything is sent)
+
+%openrouter log [N]        the last N ledger rows (default 20), newest first
+%openrouter quota          the live quota meter (minute and day, countdown, budget)
+%openrouter models [--free|--all] [--vision] [--tools] [--structured] [--min-context N]
+                   [--refresh]
+                           the model catalog as a DataFrame (free models unless --all);
+                           --refresh fetches it again and says which free models came and went
+%openrouter picker [--vision] [--tools] [--structured] [--min-context N]
+                           pick a free model by capability and pin it as the default
+%openrouter budget N|off   allow at most N more requests in this session
+%openrouter profile [NAME] list the profiles of openrouter_nb.toml, or switch to one
+%openrouter cost MODEL [--all|--batch ID]
+                           the logged calls of this session priced at MODEL (a :free id:
+                           its paid twin), per call, total and per 1,000 calls
+%openrouter record PATH|off   save every exchange to a cassette (never the key)
+%openrouter replay PATH [--fallback]|off
+                           answer from a cassette, no network (--fallback: unknown requests
+                           go to the sandbox instead of failing)
+%openrouter sandbox on|off switch between the offline sandbox and the configured service
+%openrouter key            enter a key in a masked field (kept in memory only)
+%openrouter help           this text
+
+Full flag help: %%openrouter?   Python API: import openrouter_nb as orn; orn.ask(...)"""
+
+
+def default_session() -> Session:
+    from ..session import get_session
+
+    return get_session()
+
+
+def cmd_help(args: list[str]) -> None:
+    print(HELP)
+
+def cmd_log(args: list[str]) -> pd.DataFrame | None:
+    try:
+        rows = int(args[0]) if args else LOG_DEFAULT_ROWS
+    except ValueError:
+        print(f"%openrouter log: N must be a number of rows, not {args[0]!r}.")
+        return None
+    return log_frame(default_session(), rows)
+
+def cmd_quota(args: list[str]) -> None:
+    from IPython.display import display
+
+    from .widgets import quota_meter
+
+    display(quota_meter(default_session()))
+
+def cmd_models(args: list[str]) -> pd.DataFrame | None:
+    options = parse_flags(models_parser(), args, MODELS_USAGE)
+    if options is None:
+        return None
+    catalog = default_session().catalog
+    filters = {"free": True if options.scope == "free" else None,
+               "vision": options.vision or None, "tools": options.tools or None,
+               "structured": options.structured or None, "min_context": options.min_context}
+    try:
+        if options.refresh:
+            had_copy = catalog.path.exists()
+            diff = catalog.refresh()
+            if had_copy:
+                print(diff)
+            else:
+                models = catalog.models()
+                print(f"Fetched the catalog: {len(models)} models, "
+                      f"{sum(m.free for m in models)} free (no earlier copy to compare with).")
+        frame = catalog.dataframe(**filters)
+    except OpenRouterError as error:
+        _show_error(error)
+        return None
+    if frame.empty:
+        print("No model matches these filters (%openrouter models --help).")
+    return frame
+
+def cmd_picker(args: list[str]) -> None:
+    from IPython.display import display
+
+    from .picker import ModelPicker
+
+    options = parse_flags(picker_parser(), args, PICKER_USAGE)
+    if options is None:
+        return
+    display(ModelPicker(default_session(), vision=options.vision, tools=options.tools,
+                        structured=options.structured, min_context=options.min_context or 0))
+
+def cmd_budget(args: list[str]) -> None:
+    session = default_session()
+    if not args:
+        state = "off" if session.budget is None else f"{session.budget_used}/{session.budget}"
+        print(f"budget: {state} (set with %openrouter budget N, remove with budget off)")
+        return
+    if args[0].lower() in ("off", "none"):
+        session.budget = None
+    else:
+        try:
+            limit = int(args[0])
+        except ValueError:
+            print(f"%openrouter budget: N must be a whole number or 'off', not {args[0]!r}.")
+            return
+        if limit < 0:
+            print("%openrouter budget: N must be 0 or more.")
+            return
+        session.budget, session.budget_used = limit, 0
+    session.quota.note_budget(session.budget, session.budget_used)
+    print("budget: off" if session.budget is None
+          else f"budget: at most {session.budget} more requests in this session")
+
+def cmd_sandbox(args: list[str]) -> None:
+    from ..session import Session, set_session
+
+    choice = args[0].lower() if args else ""
+    if choice not in ("on", "off"):
+        if choice:
+            print(f"%openrouter sandbox: use 'on' or 'off', not {args[0]!r}.")
+        print(f"mode: {default_session().description}")
+        return
+    session = Session(sandbox=True if choice == "on" else None)
+    set_session(session)
+    print(f"mode: {session.description}")
+
+def cmd_key(args: list[str]) -> None:
+    from IPython.display import display
+
+    from .widgets import KeyEntry
+
+    display(KeyEntry())
+
+
+
+def _show_error(error: OpenRouterError) -> None:
+    from IPython.display import display
+
+    display(error_bundle(error), raw=True)
+
+
+def log_frame(session: Session, rows: int = LOG_DEFAULT_ROWS) -> pd.DataFrame:
+    """The last ``rows`` attempts, newest first, long text trimmed for display."""
+    from .._text import shorten
+    from ..ledger import CORE_COLUMNS
+
+    columns = [*CORE_COLUMNS, "error_message"]
+    frame = session.ledger.dataframe(limit=rows, newest_first=True, columns=columns)
+    for name in ("prompt", "response", "error_message"):
+        frame[name] = frame[name].map(
+            lambda value: shorten(value, LOG_TEXT_WIDTH) if isinstance(value, str) else value)
+    return frame
+
+
+
+def cmd_profile(args: list[str]) -> None:
+    from .. import config
+    from ..session import use_profile
+
+    try:
+        if not args:
+            profiles = config.load_profiles()
+            if not profiles:
+                print(f"No profiles: write [profiles.NAME] tables in {config.PROFILE_FILE} "
+                      "(see the README).")
+            for profile in profiles.values():
+                print(profile.describe())
+            return
+        session = use_profile(args[0])
+    except (KeyError, ValueError) as exc:
+        print(f"%openrouter profile: {str(exc).strip(chr(34) + chr(39))}")
+        return
+    print(f"{config.get_profile(args[0]).describe()}\nmode: {session.description}")
+
+
+def cmd_cost(args: list[str]) -> pd.DataFrame | None:
+    """``cost MODEL [--all | --batch ID]``: the logged calls priced at MODEL."""
+    if not args or args[0].startswith("-"):
+        print("usage: %openrouter cost MODEL [--all | --batch ID]  (a :free id is priced at its "
+              "paid twin)")
+        return None
+    model, rest = args[0], args[1:]
+    batch_id = rest[rest.index("--batch") + 1] if "--batch" in rest[:-1] else None
+    try:
+        estimate = default_session().estimate_cost(model, batch_id=batch_id,
+                                                   everything="--all" in rest)
+    except KeyError as exc:
+        print(f"%openrouter cost: {str(exc).strip(chr(34))}")
+        return None
+    except OpenRouterError as error:
+        _show_error(error)
+        return None
+    print(estimate.summary())
+    return estimate.frame()
+
+
+def _derive_session(**changes: Any) -> Session:
+    """A new default session like the current one, with ``changes`` (record/replay)."""
+    from ..session import Session, set_session
+
+    current = default_session()
+    options: dict[str, Any] = dict(
+        model=current.model, budget=current.budget, retries=current.retry_policy.retries,
+        timeout=current.timeout, max_tokens=current.max_tokens, provider=current.provider,
+        fallback=current.fallback, system=current.system, temperature=current.temperature,
+        profile=current.profile, sandbox=True if current.settings.sandbox else None,
+        record=current.record_path, replay=current.replay_path)
+    options.update(changes)
+    session = Session(**options)
+    old = set_session(session)
+    if old is not None and old is not session:
+        old.close()
+    return session
+
+
+def cmd_record(args: list[str]) -> None:
+    """``record PATH`` saves every exchange to a cassette (no key in it); ``record off``."""
+    if not args:
+        path = default_session().record_path
+        print(f"recording to {path}" if path else "not recording (%openrouter record PATH)")
+        return
+    if args[0].lower() == "off":
+        _derive_session(record=None)
+        print("recording stopped")
+        return
+    session = _derive_session(record=args[0])
+    print(f"recording every exchange to {session.record_path} (requests without the key); "
+          f"mode: {session.description}")
+
+
+def cmd_replay(args: list[str]) -> None:
+    """``replay PATH [--fallback]`` answers from a cassette with no network; ``replay off``."""
+    if not args:
+        path = default_session().replay_path
+        print(f"replaying {path}" if path else "not replaying (%openrouter replay PATH)")
+        return
+    if args[0].lower() == "off":
+        session = _derive_session(replay=None)
+        print(f"replay stopped; mode: {session.description}")
+        return
+    try:
+        session = _derive_session(replay=args[0], replay_fallback="--fallback" in args[1:])
+    except FileNotFoundError as exc:
+        print(f"%openrouter replay: {exc}")
+        return
+    fallback = "; unknown requests go to the sandbox" if "--fallback" in args[1:] else (
+        "; an unknown request is an error")
+    print(f"replaying {session.replay_path}: answers come from the cassette{fallback}")
+
+
+COMMANDS: dict[str, Callable[[list[str]], Any]] = {
+    "budget": cmd_budget,
+    "cost": cmd_cost,
+    "help": cmd_help,
+    "key": cmd_key,
+    "log": cmd_log,
+    "models": cmd_models,
+    "picker": cmd_picker,
+    "profile": cmd_profile,
+    "quota": cmd_quota,
+    "record": cmd_record,
+    "replay": cmd_replay,
+    "sandbox": cmd_sandbox,
+}
