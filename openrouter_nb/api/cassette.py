@@ -84,7 +84,11 @@ class RecordingTransport(httpx.BaseTransport):
             with self._lock, self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
 
-        return httpx.Response(response.status_code, headers=response.headers,
+        # The body is passed on decoded (a transport may hand over an already-read one),
+        # so the outer response must not claim an encoding or length any more.
+        outer_headers = [(k, v) for k, v in response.headers.multi_items()
+                         if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=outer_headers,
                               stream=_TeeStream(response, chunks, save), request=request,
                               extensions=response.extensions)
 
@@ -100,7 +104,7 @@ class _TeeStream(httpx.SyncByteStream):
         self.saved = False
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.response.iter_raw():
+        for chunk in self.response.iter_bytes():
             self.chunks.append(chunk)
             yield chunk
         self._save()
