@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 from collections.abc import Callable
@@ -196,9 +197,10 @@ def _phone_ok(m: re.Match[str]) -> bool:
         return False
     if _NANP.fullmatch(value):
         return True
-    return (len(digits) >= 10 and bool(re.fullmatch(r"0[1-9]\d{0,4}", groups[0]))
-            and len(groups) <= 6 and len(kinds) == 1 and all(2 <= len(g) <= 8 for g in groups)
-            and (kinds != {"."} or all(len(g) == 2 for g in groups)))
+    pairs = all(len(g) == 2 for g in groups[1:])  # 06 12 34 56 78, 0470 12 34 56
+    return (len(digits) >= 10 and bool(re.fullmatch(r"0[1-9]\d{0,3}", groups[0])) and len(kinds) == 1
+            and all(2 <= len(g) <= 8 for g in groups) and (len(groups) <= 3 or pairs)
+            and len(groups) <= 5 and (kinds != {"."} or pairs))
 
 
 def _unquoted_ok(value: str) -> bool:
@@ -286,11 +288,14 @@ def scan(text: str) -> list[Finding]:
             if span is not None:
                 masked = det.mask(text[span[0]:span[1]])
                 candidates.append((rank, Finding(det.kind, det.label, *span, masked)))
-    kept: list[Finding] = []
+    kept: list[Finding] = []  # disjoint, sorted by start
+    starts: list[int] = []
     for _, f in sorted(candidates, key=lambda c: (c[0], c[1].start - c[1].end, c[1].start)):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: f.start)
+        i = bisect.bisect_left(starts, f.end)
+        if i == 0 or kept[i - 1].end <= f.start:
+            kept.insert(i, f)
+            starts.insert(i, f.start)
+    return kept
 
 
 def describe(findings: list[Finding]) -> str:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from openrouter_nb.sandbox import Sandbox, SandboxServer, sandbox_key
-from openrouter_nb.session import Session
+from openrouter_nb.session import Session, set_session
 
 
 class FakeClock:
@@ -57,3 +58,22 @@ def make_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     yield make
     for session in made:
         session.close()
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    """A sandbox session made the default one (what the magics and orn.* use)."""
+    new = Session(home=tmp_path, sandbox=True, sleep=lambda _s: None)
+    old = set_session(new)
+    yield new
+    set_session(old)
+    new.close()
+
+
+@pytest.fixture
+def ip(session: Session) -> Iterator[InteractiveShell]:
+    """An IPython shell with the extension loaded, on ``session``."""
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "openrouter_nb")
+    yield shell
+    InteractiveShell.clear_instance()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from openrouter_nb.notebook.display import (
     fenced,
     live_streaming_enabled,
 )
-from openrouter_nb.session import Session, set_session
+from openrouter_nb.session import Session
 
 
 class FakeClock:
@@ -58,23 +56,6 @@ def make_answer(text: str, **overrides: Any) -> Answer:
         attempts=1, sandbox=True, mode="sandbox")
     fields.update(overrides)
     return Answer(**fields)
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    new = Session(home=tmp_path, sandbox=True, sleep=lambda _s: None)
-    old = set_session(new)
-    yield new
-    set_session(old)
-    new.close()
-
-
-@pytest.fixture
-def ip(session: Session) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "openrouter_nb")
-    yield shell
-    InteractiveShell.clear_instance()
 
 
 # -- the throttle -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,6 @@ from openrouter_nb.answer import Answer
 from openrouter_nb.notebook.magics import OpenRouterMagics
 from openrouter_nb.notebook.widgets import KeyEntry, quota_meter
 from openrouter_nb.session import Session, get_session, set_session
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    new = Session(home=tmp_path, sandbox=True, sleep=lambda _s: None)
-    old = set_session(new)
-    yield new
-    set_session(old)
-    new.close()
-
-
-@pytest.fixture
-def ip(session: Session) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "openrouter_nb")
-    yield shell
-    InteractiveShell.clear_instance()
 
 
 def ask(ip: InteractiveShell, body: str, line: str = "") -> Any:

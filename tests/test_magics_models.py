@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -19,7 +17,7 @@ from openrouter_nb.notebook.compare_view import CompareView, markdown_html
 from openrouter_nb.notebook.display import STREAM_ENV
 from openrouter_nb.notebook.flags import context_size
 from openrouter_nb.notebook.magics import OpenRouterMagics
-from openrouter_nb.session import Session, set_session
+from openrouter_nb.session import Session
 
 STRUCTURED = "google/gemma-3-27b-it:free"               # structured outputs in the sandbox
 PROSE_ONLY = "meta-llama/llama-3.3-70b-instruct:free"   # no structured outputs
@@ -34,22 +32,9 @@ class City(pydantic.BaseModel):
     population: int
 
 
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    new = Session(home=tmp_path, sandbox=True, sleep=lambda _s: None)
-    old = set_session(new)
-    yield new
-    set_session(old)
-    new.close()
-
-
-@pytest.fixture
-def ip(session: Session) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "openrouter_nb")
-    shell.user_ns.update(city_schema=CITY_SCHEMA, City=City)
-    yield shell
-    InteractiveShell.clear_instance()
+@pytest.fixture(autouse=True)
+def schemas(ip: InteractiveShell) -> None:
+    ip.user_ns.update(city_schema=CITY_SCHEMA, City=City)
 
 
 def ask(ip: InteractiveShell, body: str, line: str = "") -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -11,18 +10,9 @@ from IPython.utils.capture import capture_output
 
 from openrouter_nb.catalog import ModelInfo
 from openrouter_nb.notebook.picker import ModelPicker, context_label, model_picker, option_label
-from openrouter_nb.session import Session, set_session
+from openrouter_nb.session import Session
 
 GEMMA = "google/gemma-3-27b-it:free"
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    new = Session(home=tmp_path, sandbox=True, sleep=lambda _s: None)
-    old = set_session(new)
-    yield new
-    set_session(old)
-    new.close()
 
 
 @pytest.fixture

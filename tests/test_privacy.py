@@ -130,6 +130,7 @@ _PATHOLOGICAL = [
     "eyJ" + "a" * 100_000 + ".eyJ" + "b" * 100_000,     # JWT without signature dot
     "-----BEGIN PRIVATE KEY-----\n" + "A" * 20 + "\n" * 100_000,  # PEM without END
     "https://" + "u" * 100_000 + ":" + "p" * 100_000,   # URL credentials without @
+    " ".join(f"user{i}@example.com 555-123-{i:04d}" for i in range(5_000)),  # many findings
 ]
 
 

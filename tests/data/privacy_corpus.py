@@ -297,6 +297,8 @@ NEGATIVES: list[str] = [
     "postgres://user:password@localhost/db and redis://:@localhost:6379/0",
     "https://user:pass@example.com/private is a URL with userinfo, not an e-mail",
     "Latency p50 120 ms, p99 1 250 ms, 0.1% errors",
+    "M. E. J. Newman, Phys. Rev. E 78, 046110 2008",
+    "assert t.strftime('%H %M %S %f') == '01 02 03 000004'",
     "In the README, replace ghp_" + "x" * 36 + " and AKIA" + "X" * 16 + " with your own values.",
     "GITHUB_TOKEN=ghp_" + "X" * 36 + "  # placeholder",
     "Anthropic keys look like sk-ant-" + "x" * 30 + "; OpenAI keys like sk-proj-" + "x" * 40 + ".",
