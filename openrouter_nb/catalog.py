@@ -79,7 +79,9 @@ class ModelInfo:
 
     @property
     def is_router(self) -> bool:
-        return self.prompt_price == -1 or self.id.startswith("openrouter/")
+        # Routers are priced -1 (openrouter/auto) or are the free router; an
+        # ``openrouter/...`` stealth model is a model like any other.
+        return self.prompt_price == -1 or self.id == FREE_ROUTER
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ class QuotaTracker:
         self._lock = threading.Lock()
         self._sent: deque[float] = deque(sorted(recent_sends or []))
         self._local_day: list[float] = []
+        self._in_flight: list[float] = []  # reserved slots whose ledger row is not yet written
         self._minute_blocked_until = 0.0
         self._day_blocked_until = 0.0
         self._key: KeyInfo | None = None
@@ -157,8 +158,11 @@ class QuotaTracker:
                 if len(self._sent) >= self.rpm:
                     free_at = max(free_at, self._sent[0] + self.window_s + self.margin_s)
                 if free_at <= now:
+                    if self._local_day and self._local_day[0] < now - 86400.0:
+                        self._local_day = [t for t in self._local_day if t >= now - 86400.0]
                     self._sent.append(now)
                     self._local_day.append(now)
+                    self._in_flight.append(now)
                     self._waiting_until = 0.0
                     break
                 self._waiting_until = free_at
@@ -170,7 +174,8 @@ class QuotaTracker:
         return Slot(now, waited)
 
     def settle(self, slot: Slot) -> None:
-        """Re-stamp a used slot with the time its response arrived.
+        """Re-stamp a used slot with the time its response arrived; call it once the
+        attempt's ledger row is written.
 
         The server counts a request when it arrives, somewhere between our reservation
         and the response; using the later time means our window never frees a slot
@@ -180,6 +185,8 @@ class QuotaTracker:
             return
         with self._lock:
             now = self.clock()
+            if slot.stamp in self._in_flight:
+                self._in_flight.remove(slot.stamp)
             try:
                 self._sent.remove(slot.stamp)
             except ValueError:
@@ -237,10 +244,13 @@ class QuotaTracker:
     def _ledger_day(self, now: float, midnight: float) -> int:
         # The ledger (all kernels) is re-read at most every DAY_CACHE_S; in between, this
         # process's own sends are added, so a tight loop does not query SQLite per call.
+        # A slot still in flight when the ledger was read is in neither figure: add it.
         cache = self._day_cache
         if cache is None or cache[1] != midnight or not 0 <= now - cache[0] < DAY_CACHE_S:
             cache = self._day_cache = (now, midnight, self._day_count(midnight))
-        return cache[2] + sum(1 for t in self._local_day if t >= cache[0])
+        after = sum(1 for t in self._local_day if t >= cache[0])
+        pending = sum(1 for t in self._in_flight if midnight <= t < cache[0])
+        return cache[2] + after + pending
 
     # -- snapshot ---------------------------------------------------------------------------------
     def state(self) -> QuotaState:

@@ -269,7 +269,6 @@ class Session:
                 result = self.client.chat(body, timeout=timeout, headers=headers,
                                           on_delta=on_delta)
             except OpenRouterError as error:
-                self.quota.settle(slot)
                 decision = policy.decide(error, retries_used=retries_used,
                                          has_fallback=index + 1 < len(chain), now=self.clock())
                 if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
@@ -277,6 +276,7 @@ class Session:
                     # (the catalog cannot tell which models a data policy allows)
                     self._suggest_alternatives(error, current)
                 self._record_error(error, row, wait_s=waited)
+                self.quota.settle(slot)
                 self.quota.note_error(error)
                 if decision.action == "stop":
                     self._finish_error(error, call_id, attempt)
@@ -290,24 +290,21 @@ class Session:
                     if decision.wait_s > 0:
                         self.sleep(decision.wait_s)
                 continue
-            self.quota.settle(slot)
             simulated = (result.server or "").startswith(SANDBOX_SERVER)
             if simulated and self.mode == "live":
                 self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
             check = spec.check(result.text) if spec is not None else None
+            failure = None
+            if check is not None and not check.ok and reasks >= policy.retries:
+                failure = self._invalid_output(result, check.error or "", reasks, current)
             self._record_ok(result, row, wait_s=waited,
                             validated=check.ok if check else None,
-                            validation_error=check.error if check else None)
+                            validation_error=check.error if check else None, failure=failure)
+            self.quota.settle(slot)
             self.quota.note_result(result.model)
+            if failure is not None:
+                self._finish_error(failure, call_id, attempt)
             if check is not None and not check.ok:
-                if reasks >= policy.retries:
-                    error = InvalidOutputError(
-                        f"The answer did not match the schema after {reasks + 1} "
-                        f"{'try' if reasks == 0 else 'tries'}: {check.error}. Pick a model with "
-                        "structured outputs (%openrouter models --structured) or loosen the "
-                        "schema.", model=result.model, provider=result.provider)
-                    error.partial_text = result.text
-                    self._finish_error(error, call_id, attempt)
                 reasks += 1
                 messages = messages + [
                     {"role": "assistant", "content": result.text},
@@ -448,11 +445,30 @@ class Session:
                     session_id=self.session_id, account=self.account,
                     base_url=self.settings.base_url)
 
+    def _invalid_output(self, result: ChatResult, error: str, reasks: int,
+                        model: str) -> InvalidOutputError:
+        advice = ("the model supports structured outputs but broke them: retry with more "
+                  "--retries, pick a more reliable model, or loosen the schema"
+                  if self._supports_structured(model) else
+                  "pick a model with structured outputs (%openrouter models --structured) or "
+                  "loosen the schema")
+        failure = InvalidOutputError(
+            f"The answer did not match the schema after {reasks + 1} "
+            f"{'try' if reasks == 0 else 'tries'}: {error}. Next: {advice}.",
+            http_status=200, model=result.model, provider=result.provider)
+        failure.partial_text = result.text
+        return failure
+
     def _record_ok(self, result: ChatResult, row: dict[str, Any], *, wait_s: float,
-                   validated: bool | None = None, validation_error: str | None = None) -> None:
+                   validated: bool | None = None, validation_error: str | None = None,
+                   failure: OpenRouterError | None = None) -> None:
+        """An answer arrived; ``failure`` marks it an error all the same (invalid output)."""
         usage = result.usage
         self.ledger.record(
-            **self._base_row(row), status="ok", served_model=result.model,
+            **self._base_row(row), status="error" if failure else "ok",
+            error_kind=failure.kind if failure else None,
+            error_message=config.redact(failure.message, self._key) if failure else None,
+            served_model=result.model,
             provider=result.provider, generation_id=result.generation_id,
             http_status=200, latency_s=result.latency_s, ttft_s=result.ttft_s,
             prompt_tokens=usage.prompt_tokens if usage else None,

@@ -66,8 +66,11 @@ class SchemaSpec:
 
     def response_format(self) -> dict[str, Any]:
         """The ``response_format`` OpenRouter takes for this schema."""
+        # Strict mode (OpenAI-style providers) rejects schemas that allow extra properties;
+        # ask for it only where the schema already forbids them.
+        strict = self.schema.get("additionalProperties") is False
         return {"type": "json_schema",
-                "json_schema": {"name": self.name, "strict": True, "schema": self.schema}}
+                "json_schema": {"name": self.name, "strict": strict, "schema": self.schema}}
 
     def instruction(self) -> str:
         """For models without structured outputs: say it in the prompt instead."""

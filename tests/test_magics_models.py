@@ -19,6 +19,7 @@ from openrouter_nb.notebook.flags import context_size
 from openrouter_nb.notebook.magics import OpenRouterMagics
 from openrouter_nb.session import Session
 
+FLAKY = "deepseek/deepseek-chat-v3.1:free"  # supports JSON, breaks it now and then
 STRUCTURED = "google/gemma-3-27b-it:free"               # structured outputs in the sandbox
 PROSE_ONLY = "meta-llama/llama-3.3-70b-instruct:free"   # no structured outputs
 CITY_SCHEMA = {"type": "object",
@@ -89,18 +90,23 @@ def test_schema_valid_answer(ip: InteractiveShell, session: Session, name: str) 
 
 def test_schema_reask_status_line(ip: InteractiveShell, session: Session,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Streamed, this prompt's first answer is cut off in a fresh sandbox: the view says so."""
+    """When a streamed answer breaks the schema, the view says so and asks again."""
     monkeypatch.setenv(STREAM_ENV, "live")
-    recorder = Recorder()
-    monkeypatch.setattr(OpenRouterMagics, "target_factory", lambda self: recorder)
-    ask(ip, "Largest city of Norway?", f"--schema city_schema -m {STRUCTURED} --out reply")
-    reply = ip.user_ns["reply"]
-    assert reply.attempts == 2 and reply.validated is True
+    for country in ("Norway", "Japan", "Chile", "Kenya", "Peru", "Spain"):
+        recorder = Recorder()
+        monkeypatch.setattr(OpenRouterMagics, "target_factory", lambda self, r=recorder: r)
+        ask(ip, f"Largest city of {country}?", f"--schema city_schema -m {FLAKY} --out reply")
+        reply = ip.user_ns.get("reply")
+        if reply is not None and reply.attempts > 1:
+            break
+    else:
+        pytest.fail("no prompt needed a re-ask: the sandbox's flaky model never broke its JSON")
+    assert reply.validated is True
     statuses = [b["text/plain"] for b in recorder.bundles
                 if b["text/plain"].startswith("↻ invalid JSON")]
-    assert statuses and statuses[0].startswith(
-        "↻ invalid JSON (The answer is not valid JSON (it looks cut off)), asking again (attempt 2)")
-    assert "2 attempts · valid JSON" in recorder.bundles[-1]["text/plain"]
+    assert statuses and statuses[0].startswith("↻ invalid JSON (")
+    assert statuses[0].endswith("asking again (attempt 2)")
+    assert f"{reply.attempts} attempts · valid JSON" in recorder.bundles[-1]["text/plain"]
 
 
 def test_schema_unsupported_model_ends_in_invalid_output(ip: InteractiveShell,

@@ -48,7 +48,10 @@ def test_schema_spec_from_dict_and_pydantic() -> None:
     failed = SchemaSpec.of(SCHEMA).check('{"city": "Oslo"}')
     assert not failed.ok and "population" in (failed.error or "")
     spec = SchemaSpec.of(City)
-    assert spec.name == "City" and spec.response_format()["json_schema"]["strict"] is True
+    # strict only where the schema itself forbids extra properties (strict providers demand it)
+    assert spec.name == "City" and spec.response_format()["json_schema"]["strict"] is False
+    closed = SchemaSpec.of({**SCHEMA, "additionalProperties": False})
+    assert closed.response_format()["json_schema"]["strict"] is True
     assert spec.check('{"city": "Oslo", "population": 3}').data == City(city="Oslo", population=3)
 
 

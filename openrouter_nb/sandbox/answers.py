@@ -68,8 +68,9 @@ def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
 
 
 def topic_of(messages: Sequence[Mapping[str, Any]], n_words: int = 8) -> str:
-    """A few words of the last user message, to echo back."""
-    words = re.sub(r"[\"`{}\[\]]", "", user_text(messages)).split()
+    """A few words of the first user message (the question, not a later re-ask), to echo."""
+    first = next((m for m in messages if m.get("role") == "user"), None)
+    words = re.sub(r"[\"`{}\[\]]", "", user_text([first] if first else messages)).split()
     text = " ".join(words[:n_words]).rstrip(".,;:!?")
     return text + ("..." if len(words) > n_words else "") if text else "your question"
 
