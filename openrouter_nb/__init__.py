@@ -122,7 +122,7 @@ def batch(df: pd.DataFrame, prompt: str, *, model: str | None = None, out: str =
     ``{out}_data`` with a ``schema``). ``progress="auto"`` shows a progress bar in a
     notebook and a text line elsewhere; pass ``None`` for none.
     """
-    from .batch import text_progress
+    from .batching import text_progress
 
     if progress == "auto":
         progress = _notebook_progress() or text_progress()

@@ -135,7 +135,12 @@ class Profile:
             value = getattr(self, name)
             if value is not None:
                 parts.append(f"{name} {value}")
-        return "; ".join(parts) + f" (from {self.source})"
+        source = Path(self.source)
+        try:
+            source = source.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            pass  # outside the working folder: keep it absolute
+        return "; ".join(parts) + f" (from {source})"
 
 
 def profile_file(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:

@@ -167,14 +167,15 @@ class Ledger:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
 
-    _SENT = ("epoch >= ? AND account IS ? AND http_status IS NOT NULL "
-             "AND http_status NOT IN (400, 401) "
-             "OR (epoch >= ? AND account IS ? AND status = 'ok')")
+    _SENT = ("COALESCE(mode, '') != 'replay' AND (epoch >= ? AND account IS ? "
+             "AND http_status IS NOT NULL AND http_status NOT IN (400, 401) "
+             "OR (epoch >= ? AND account IS ? AND status = 'ok'))")
 
     def _sent_where(self, free_only: bool) -> str:
         # An attempt counts if it got an HTTP status (or an answer); attempts refused
         # locally (budget, sensitive input, a known daily block) never reached OpenRouter,
         # and malformed or unauthenticated requests (400, 401) never reach its limiter.
+        # Replayed answers were never sent at all.
         # Network errors and time-outs have no status: they may not have arrived, and
         # are not counted.
         sql = f"({self._SENT})"

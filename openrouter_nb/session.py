@@ -34,7 +34,7 @@ from .api.errors import (
 from .api.types import ChatResult, KeyInfo
 from .catalog import FREE_ROUTER, Catalog
 from .ledger import Ledger, new_call_id
-from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model
+from .quota import FREE_RPM, QuotaState, QuotaTracker, Slot, is_free_model
 from .retry import RetryPolicy
 from .validate import SchemaSpec
 
@@ -257,7 +257,8 @@ class Session:
                        fallback=current if index else None)
             self._spend_budget(row)
             try:
-                slot = self.quota.acquire(current)
+                # Replayed answers send nothing: no pacing, no quota.
+                slot = Slot(None, 0.0) if self.mode == "replay" else self.quota.acquire(current)
             except DailyRateLimit as error:
                 self._record_error(error, row, wait_s=0.0)
                 self._finish_error(error, call_id, attempt)
@@ -441,7 +442,7 @@ class Session:
         raise error
 
     def _base_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        return dict(row, sandbox=self.mode == "sandbox", mode=self.mode,
+        return dict(row, epoch=self.clock(), sandbox=self.mode == "sandbox", mode=self.mode,
                     session_id=self.session_id, account=self.account,
                     base_url=self.settings.base_url)
 
@@ -514,8 +515,8 @@ class Session:
         return info
 
     def batch(self, frame: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame:
-        """One paced request per row; see :func:`openrouter_nb.batch.run_batch`."""
-        from .batch import run_batch
+        """One paced request per row; see :func:`openrouter_nb.batching.run_batch`."""
+        from .batching import run_batch
 
         return run_batch(self, frame, prompt, **options)
 

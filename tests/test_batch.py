@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from openrouter_nb.batch import BatchProgress
+from openrouter_nb.batching import BatchProgress
 from openrouter_nb.session import Session
 
 from .conftest import FakeClock
@@ -135,3 +135,21 @@ def test_sigkill_mid_batch_loses_no_finished_row(tmp_path: Path) -> None:
     assert (result["answer_status"] == "ok").all()
     assert chat_requests(session) == 30 - finished  # nothing finished was sent again
     assert result.attrs["openrouter_batch"]["resumed"] == finished
+
+
+def test_public_batch_can_be_called_again(make_session: Callable[..., Session],
+                                          clock: FakeClock) -> None:
+    """A submodule named like a public function would replace it after first import."""
+    import openrouter_nb as orn
+    from openrouter_nb.session import set_session
+
+    session = make_session(clock=clock, sleep=clock.sleep)
+    old = set_session(session)
+    try:
+        frame = pd.DataFrame({"text": TEXTS[:2]})
+        first = orn.batch(frame, "Label: {text}", model=MODEL, progress=None)
+        again = orn.batch(frame, "Label: {text}", model=MODEL, progress=None)
+    finally:
+        set_session(old)
+    assert callable(orn.batch) and callable(orn.compare)
+    assert again.attrs["openrouter_batch"]["resumed"] == 2 == len(first)

@@ -40,3 +40,12 @@ def test_import_loads_no_heavy_module() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_submodule_shadows_a_public_name() -> None:
+    """Importing ``openrouter_nb.X`` sets the package attribute X to the module: a submodule
+    named like a public function (``batch``, ``compare``…) would replace that function."""
+    import importlib.util
+
+    for name in orn.__all__:
+        assert importlib.util.find_spec(f"openrouter_nb.{name}") is None, name

@@ -1,6 +1,6 @@
 """A progress bar for ``orn.batch``: rows done / total, requests left today, ETA.
 
-A thin ipywidgets adapter over :class:`openrouter_nb.batch.BatchProgress`. It only sets
+A thin ipywidgets adapter over :class:`openrouter_nb.batching.BatchProgress`. It only sets
 traits, so it may be fed from any thread. Its repr (the ``text/plain`` nbval compares) holds
 the row counts and nothing that depends on timing.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..batch import BatchProgress
+from ..batching import BatchProgress
 
 
 class BatchProgressBar(widgets.HBox):
