@@ -1,0 +1,1 @@
+"""Real-browser tests: JupyterLab + Playwright (sync API) + Debian's chromium, fully offline."""
