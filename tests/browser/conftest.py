@@ -104,12 +104,19 @@ def lab_environment(base: Path) -> dict[str, str]:
     return env
 
 
+def _unavailable(reason: str) -> None:
+    """Skip, unless OPENROUTER_NB_REQUIRE_BROWSER is set (CI): then a missing browser fails."""
+    if os.environ.get("OPENROUTER_NB_REQUIRE_BROWSER"):
+        pytest.fail(f"browser tests required but unavailable: {reason}")
+    pytest.skip(reason)
+
+
 def _require(module: str, hint: str) -> None:
     """Skip (not error) when ``module`` cannot be imported, whatever the ImportError."""
     try:
         importlib.import_module(module)
     except ImportError as error:
-        pytest.skip(f"{module} is not importable ({error}); {hint}")
+        _unavailable(f"{module} is not importable ({error}); {hint}")
 
 
 @pytest.fixture(scope="session")
@@ -118,8 +125,8 @@ def chromium_executable() -> str:
                                     "the system chromium is used")
     path = chromium_path()
     if path is None:
-        pytest.skip("no chromium executable (/usr/bin/chromium or chromium on PATH); "
-                    "install it with: apt-get install -y chromium")
+        _unavailable("no chromium executable (/usr/bin/chromium or chromium on PATH); "
+                     "install it with: apt-get install -y chromium")
     return path
 
 
