@@ -183,7 +183,9 @@ class Catalog:
             candidates = [m for m in candidates
                           if (m.vision or not wanted.vision) and (m.tools or not wanted.tools)
                           and (m.structured or not wanted.structured)]
-        candidates.sort(key=lambda m: -(m.context_length or 0))
+        # ``:free`` variants first: they share the free quota the user is already pacing;
+        # zero-priced promotional models come after them.
+        candidates.sort(key=lambda m: (not m.id.endswith(":free"), -(m.context_length or 0)))
         return candidates[:limit]
 
     def dataframe(self, **filters: Any) -> pd.DataFrame:
