@@ -70,6 +70,7 @@ class Ledger:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._frames: dict[tuple[str, ...], tuple[int, pd.DataFrame]] = {}
         self._conn = sqlite3.connect(
             str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None
         )
@@ -210,7 +211,9 @@ class Ledger:
         """The ledger as a pandas DataFrame with a UTC datetime ``time`` column.
 
         By default the DESIGN.md columns plus ``error_message``; ``columns="all"`` adds every
-        extra column, or name the ones you want.
+        extra column, or name the ones you want. Rows are append-only with increasing ids,
+        so the frame is kept in memory and later calls read only the rows added since
+        (by any kernel); the first call pays for the whole table.
         """
         import pandas as pd
 
@@ -223,18 +226,36 @@ class Ledger:
         unknown = set(wanted) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            key = tuple(wanted)
+            last_id, cached = self._frames.get(key, (0, None))
+            new_id, added = self._load(wanted, after=last_id)
+            if cached is None:
+                frame = added
+            elif len(added):
+                frame = pd.concat([cached, added], ignore_index=True)
+            else:
+                frame = cached
+            self._frames[key] = (new_id, frame)
+        if newest_first:
+            frame = frame.iloc[::-1]
+        if limit is not None:
+            frame = frame.iloc[: int(limit)]
+        return frame.reset_index(drop=True) if (newest_first or limit is not None) \
+            else frame.copy()
+
+    def _load(self, wanted: list[str], *, after: int) -> tuple[int, pd.DataFrame]:
+        """Rows with ``id > after`` as a frame, and the highest id read. Call under the lock."""
+        import pandas as pd
+
         # ``time`` is rebuilt from the float ``epoch``: parsing 100k ISO strings costs more
         # than the rest of the load.
         selected = list(dict.fromkeys("epoch" if name == "time" else name for name in wanted))
-        sql = f"SELECT {', '.join(selected)} FROM attempts"
-        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
-        params: list[Any] = []
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._lock:
-            data = self._conn.execute(sql, params).fetchall()
-        frame = pd.DataFrame.from_records(data, columns=selected)
+        data = self._conn.execute(
+            f"SELECT id, {', '.join(selected)} FROM attempts WHERE id > ? ORDER BY id",
+            (after,)).fetchall()
+        frame = pd.DataFrame.from_records(data, columns=["id", *selected])
+        last = int(frame["id"].iloc[-1]) if len(frame) else after
         if "time" in wanted:
             epoch = frame["epoch"] if "epoch" in wanted else frame.pop("epoch")
             frame["time"] = pd.to_datetime(epoch, unit="s", utc=True)
@@ -244,7 +265,7 @@ class Ledger:
         for name, kind in _TYPES.items():
             if kind == "INTEGER" and name in frame and name not in _BOOL_COLUMNS:
                 frame[name] = frame[name].astype("Int64")  # 502, not 502.0, beside NULLs
-        return frame[wanted]
+        return last, frame[wanted]
 
 
 def _to_sql(value: Any) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -248,7 +249,7 @@ class QuotaTracker:
         cache = self._day_cache
         if cache is None or cache[1] != midnight or not 0 <= now - cache[0] < DAY_CACHE_S:
             cache = self._day_cache = (now, midnight, self._day_count(midnight))
-        after = sum(1 for t in self._local_day if t >= cache[0])
+        after = len(self._local_day) - bisect_left(self._local_day, cache[0])  # sorted: stamped in order
         pending = sum(1 for t in self._in_flight if midnight <= t < cache[0])
         return cache[2] + after + pending
 

@@ -95,3 +95,19 @@ def test_attempt_times_count_only_sent_free_attempts(tmp_path: Path) -> None:
                   epoch=104.0)
     assert ledger.attempt_times(since=0, account="k") == [100.0, 101.0]
     assert ledger.attempt_times(since=100.5, account="k") == [101.0]
+
+
+def test_dataframe_cache_sees_new_rows_from_any_process(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    ledger = Ledger(path)
+    ledger.record(call_id="a", status="ok", prompt_tokens=1)
+    first = ledger.dataframe()
+    first.loc[0, "call_id"] = "mutated"  # the caller's copy, not the cache
+    script = ("import sys; from openrouter_nb.ledger import Ledger; "
+              "Ledger(sys.argv[1]).record(call_id='b', status='error', http_status=429)")
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    frame = ledger.dataframe()
+    assert frame["call_id"].tolist() == ["a", "b"]
+    assert frame["http_status"].tolist()[1] == 429 and str(frame["http_status"].dtype) == "Int64"
+    assert ledger.dataframe(newest_first=True, limit=1)["call_id"].tolist() == ["b"]
+    assert ledger.dataframe(columns=["call_id", "time"]).columns.tolist() == ["call_id", "time"]
