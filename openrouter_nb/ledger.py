@@ -234,6 +234,10 @@ class Ledger:
                 frame = added
             elif len(added):
                 frame = pd.concat([cached, added], ignore_index=True)
+                for name in frame.columns:
+                    if cached[name].dtype != added[name].dtype:
+                        # e.g. text beside an all-NULL chunk: infer again, as a fresh load does
+                        frame[name] = pd.Series(frame[name].tolist(), index=frame.index)
             else:
                 frame = cached
             self._frames[key] = (new_id, frame)

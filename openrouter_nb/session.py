@@ -32,9 +32,11 @@ from .api.errors import (
     SensitiveInputBlocked,
 )
 from .api.types import ChatResult, KeyInfo
+from .attempts import AttemptRecorder
 from .catalog import FREE_ROUTER, Catalog
 from .ledger import Ledger, new_call_id
 from .quota import FREE_RPM, QuotaState, QuotaTracker, Slot, is_free_model
+from .request import build_body, build_messages, build_options
 from .retry import RetryPolicy
 from .validate import SchemaSpec
 
@@ -152,6 +154,9 @@ class Session:
         self.ledger = ledger or shared_ledger(self.settings.home / "ledger.sqlite")
         self.account = self.settings.account
         self.session_id = new_call_id()
+        self.recorder = AttemptRecorder(self.ledger, session_id=self.session_id,
+                                        account=self.account, base_url=self.settings.base_url,
+                                        key=self._key, clock=clock)
         window = window_s or 60.0
         self.quota = QuotaTracker(
             rpm=rpm or FREE_RPM, rpd=rpd, window_s=window, clock=clock, sleep=sleep,
@@ -245,9 +250,11 @@ class Session:
         if not allow_sensitive:
             self._guard(prompt, system, common)
         spec = self._schema_spec(schema, common)
-        messages = self._messages(prompt, system)
-        options = self._options(max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                stream=stream, provider=provider)
+        messages = build_messages(prompt, system)
+        options = build_options(
+            max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
+            temperature=temperature, seed=seed, stream=stream,
+            provider={**(self.provider or {}), **(provider or {})})
         policy = self.retry_policy if retries is None else RetryPolicy(retries=retries)
         attempt, retries_used, reasks, index = 0, 0, 0, 0
         while True:
@@ -260,12 +267,13 @@ class Session:
                 # Replayed answers send nothing: no pacing, no quota.
                 slot = Slot(None, 0.0) if self.mode == "replay" else self.quota.acquire(current)
             except DailyRateLimit as error:
-                self._record_error(error, row, wait_s=0.0)
+                self.recorder.failed(error, row, mode=self.mode, wait_s=0.0)
                 self._finish_error(error, call_id, attempt)
             waited = slot.waited
             if waited and on_event:
                 on_event("waited", {"seconds": waited, "model": current})
-            body = self._body_for(current, messages, options, spec)
+            body = build_body(current, messages, options, spec,
+                              structured=spec is not None and self._supports_structured(current))
             try:
                 result = self.client.chat(body, timeout=timeout, headers=headers,
                                           on_delta=on_delta)
@@ -276,7 +284,7 @@ class Session:
                         and len(chain) == 1 and "data policy" not in error.message:
                     # (the catalog cannot tell which models a data policy allows)
                     self._suggest_alternatives(error, current)
-                self._record_error(error, row, wait_s=waited)
+                self.recorder.failed(error, row, mode=self.mode, wait_s=waited)
                 self.quota.settle(slot)
                 self.quota.note_error(error)
                 if decision.action == "stop":
@@ -298,7 +306,7 @@ class Session:
             failure = None
             if check is not None and not check.ok and reasks >= policy.retries:
                 failure = self._invalid_output(result, check.error or "", reasks, current)
-            self._record_ok(result, row, wait_s=waited,
+            self.recorder.answered(result, row, mode=self.mode, wait_s=waited,
                             validated=check.ok if check else None,
                             validation_error=check.error if check else None, failure=failure)
             self.quota.settle(slot)
@@ -339,45 +347,6 @@ class Session:
             return list(pool.map(one, models))
 
     # -- building blocks ---------------------------------------------------------------------------
-    @staticmethod
-    def _messages(prompt: str, system: str | None) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        if system:
-            messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
-        return messages
-
-    def _options(self, *, max_tokens: int | None, temperature: float | None, seed: int | None,
-                 stream: bool, provider: Mapping[str, Any] | None) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        limit = max_tokens if max_tokens is not None else self.max_tokens
-        if limit is not None:
-            body["max_tokens"] = int(limit)
-        if temperature is not None:
-            body["temperature"] = float(temperature)
-        if seed is not None:
-            body["seed"] = int(seed)
-        if stream:
-            body["stream"] = True
-        preferences = {**(self.provider or {}), **(provider or {})}
-        if preferences:
-            body["provider"] = preferences
-        return body
-
-    def _body_for(self, model: str, messages: list[dict[str, Any]], options: dict[str, Any],
-                  spec: SchemaSpec | None) -> dict[str, Any]:
-        body = {"model": model, "messages": messages, **options}
-        if spec is None:
-            return body
-        if self._supports_structured(model):
-            body["response_format"] = spec.response_format()
-            body["provider"] = {**body.get("provider", {}), "require_parameters": True}
-        else:  # say it in the prompt instead
-            last = messages[-1]
-            body["messages"] = messages[:-1] + [
-                {**last, "content": f"{last['content']}\n\n{spec.instruction()}"}]
-        return body
-
     def _guard(self, prompt: str, system: str | None, common: dict[str, Any]) -> None:
         findings = privacy.scan(prompt) + (privacy.scan(system) if system else [])
         if findings:
@@ -427,24 +396,19 @@ class Session:
                 error = BudgetExceeded(
                     f"This session's budget of {self.budget} requests is spent; nothing was sent. "
                     "Raise it with %openrouter budget N (or Session(budget=N)).")
-                self._record_error(error, row, wait_s=0.0)
+                self.recorder.failed(error, row, mode=self.mode, wait_s=0.0)
                 self._finish_error(error, row["call_id"], row["attempt"])
             self.budget_used += 1
         self.quota.note_budget(self.budget, self.budget_used)
 
     def _refuse(self, error: OpenRouterError, common: dict[str, Any]) -> NoReturn:
-        self._record_error(error, dict(common, attempt=1), wait_s=0.0)
+        self.recorder.failed(error, dict(common, attempt=1), mode=self.mode, wait_s=0.0)
         self._finish_error(error, common["call_id"], 0)
 
     def _finish_error(self, error: OpenRouterError, call_id: str, attempts: int) -> NoReturn:
         error.call_id = call_id
         error.attempts = attempts
         raise error
-
-    def _base_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        return dict(row, epoch=self.clock(), sandbox=self.mode == "sandbox", mode=self.mode,
-                    session_id=self.session_id, account=self.account,
-                    base_url=self.settings.base_url)
 
     def _invalid_output(self, result: ChatResult, error: str, reasks: int,
                         model: str) -> InvalidOutputError:
@@ -459,35 +423,6 @@ class Session:
             http_status=200, model=result.model, provider=result.provider)
         failure.partial_text = result.text
         return failure
-
-    def _record_ok(self, result: ChatResult, row: dict[str, Any], *, wait_s: float,
-                   validated: bool | None = None, validation_error: str | None = None,
-                   failure: OpenRouterError | None = None) -> None:
-        """An answer arrived; ``failure`` marks it an error all the same (invalid output)."""
-        usage = result.usage
-        self.ledger.record(
-            **self._base_row(row), status="error" if failure else "ok",
-            error_kind=failure.kind if failure else None,
-            error_message=config.redact(failure.message, self._key) if failure else None,
-            served_model=result.model,
-            provider=result.provider, generation_id=result.generation_id,
-            http_status=200, latency_s=result.latency_s, ttft_s=result.ttft_s,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cost=usage.cost if usage else None, response=result.text,
-            finish_reason=result.finish_reason, wait_s=wait_s or None,
-            validated=validated, validation_error=validation_error,
-        )
-
-    def _record_error(self, error: OpenRouterError, row: dict[str, Any], *, wait_s: float) -> None:
-        prompt = row.get("prompt")
-        self.ledger.record(
-            **dict(self._base_row(row), prompt=prompt), status="error", error_kind=error.kind,
-            http_status=error.http_status, provider=error.provider,
-            served_model=error.model if error.model != row.get("requested_model") else None,
-            error_message=config.redact(error.message, self._key),
-            response=error.partial_text or None, wait_s=wait_s or None,
-        )
 
     def _answer(self, result: ChatResult, requested: str, fallback: str | None, call_id: str,
                 attempts: int) -> Answer:

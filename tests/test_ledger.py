@@ -111,3 +111,16 @@ def test_dataframe_cache_sees_new_rows_from_any_process(tmp_path: Path) -> None:
     assert frame["http_status"].tolist()[1] == 429 and str(frame["http_status"].dtype) == "Int64"
     assert ledger.dataframe(newest_first=True, limit=1)["call_id"].tolist() == ["b"]
     assert ledger.dataframe(columns=["call_id", "time"]).columns.tolist() == ["call_id", "time"]
+
+
+def test_extended_frame_equals_a_fresh_load(tmp_path: Path) -> None:
+    """Output must not depend on whether the cached frame was extended or loaded anew."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.record(call_id="a", status="error", error_kind="budget", prompt=None)
+    ledger.dataframe()
+    ledger.record(call_id="b", status="ok", prompt="hello")  # error_kind NULL in the new chunk
+    extended = ledger.dataframe(columns="all")
+    fresh = Ledger(tmp_path / "l.sqlite").dataframe(columns="all")
+    assert list(extended.dtypes) == list(fresh.dtypes)
+    assert extended.astype(object).where(extended.notna(), None).values.tolist() == \
+        fresh.astype(object).where(fresh.notna(), None).values.tolist()

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from openrouter_nb.api import errors as E
-from openrouter_nb.api.parse import StreamAccumulator, chat_result, error_from_body, rate_limit_info
+from openrouter_nb.api.parse import chat_result, error_from_body, rate_limit_info
 from openrouter_nb.api.sse import iter_sse_data
+from openrouter_nb.api.stream import StreamAccumulator
 
 DAY_RESET_MS = "1788825600000"  # 2026-09-08 00:00 UTC, as in the reference
 

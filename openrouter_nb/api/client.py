@@ -17,8 +17,9 @@ import httpx
 
 from .._version import __version__
 from .errors import MidStreamError, NetworkError, OpenRouterError, ProviderError, RequestTimeout
-from .parse import StreamAccumulator, chat_result, error_from_body, load_json
+from .parse import chat_result, error_from_body, load_json
 from .sse import iter_sse_data
+from .stream import StreamAccumulator
 from .types import ChatResult, KeyInfo, StreamDelta
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
