@@ -1,4 +1,5 @@
-"""Text helpers shared by every layer: safe Markdown for untrusted model output."""
+"""Text helpers shared by every layer (it imports nothing of ours): safe Markdown for untrusted
+model output, one-line shortening, key redaction, ``{name}`` interpolation."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ def safe_markdown(text: str) -> str:
         else:
             out.append(_UNSAFE_LINK.sub("](#blocked:", _escape_prose(line)))
     return "".join(out)
+
+
+_KEY_SHAPE = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
+
+
+def redact(text: str, api_key: str | None = None) -> str:
+    """Remove ``api_key`` and anything shaped like an OpenRouter key from ``text``."""
+    if api_key:
+        text = text.replace(api_key, "sk-or-…")
+    return _KEY_SHAPE.sub("sk-or-v1-…", text)
 
 
 def shorten(text: str | None, width: int = 80) -> str:

@@ -1,6 +1,6 @@
 """Writing one ledger row per attempt: what was asked, what came back, what went wrong.
 
-The key never reaches a row: error messages pass through ``config.redact``.
+The key never reaches a row: error messages pass through ``_text.redact``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import config
+from ._text import redact
 from .api.errors import OpenRouterError
 from .api.types import ChatResult
 from .ledger import Ledger
@@ -39,7 +39,7 @@ class AttemptRecorder:
         self.ledger.record(
             **self._base(row, mode), status="error" if failure else "ok",
             error_kind=failure.kind if failure else None,
-            error_message=config.redact(failure.message, self._key) if failure else None,
+            error_message=redact(failure.message, self._key) if failure else None,
             served_model=result.model, provider=result.provider,
             generation_id=result.generation_id, http_status=200, latency_s=result.latency_s,
             ttft_s=result.ttft_s, prompt_tokens=usage.prompt_tokens if usage else None,
@@ -56,6 +56,6 @@ class AttemptRecorder:
             **self._base(row, mode), status="error", error_kind=error.kind,
             http_status=error.http_status, provider=error.provider,
             served_model=error.model if error.model != row.get("requested_model") else None,
-            error_message=config.redact(error.message, self._key),
+            error_message=redact(error.message, self._key),
             response=error.partial_text or None, wait_s=wait_s or None,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,13 +91,6 @@ def resolve(
                         "sandbox: no OPENROUTER_API_KEY set, answers are simulated")
     return Settings(key, (url or DEFAULT_BASE_URL).rstrip("/"), False, folder,
                     f"live: {url or DEFAULT_BASE_URL}")
-
-
-def redact(text: str, api_key: str | None) -> str:
-    """Remove the key (and anything shaped like an OpenRouter key) from ``text``."""
-    if api_key:
-        text = text.replace(api_key, "sk-or-…")
-    return re.sub(r"sk-or-v1-[0-9a-fA-F]{8,}", "sk-or-v1-…", text)
 
 
 # -- profiles ------------------------------------------------------------------------------------

@@ -281,7 +281,7 @@ class Session:
                 decision = policy.decide(error, retries_used=retries_used,
                                          has_fallback=index + 1 < len(chain), now=self.clock())
                 if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
-                        and len(chain) == 1 and "data policy" not in error.message:
+                        and len(chain) == 1 and error.reason != "data_policy":
                     # (the catalog cannot tell which models a data policy allows)
                     self._suggest_alternatives(error, current)
                 self.recorder.failed(error, row, mode=self.mode, wait_s=waited)

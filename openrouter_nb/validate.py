@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._text import shorten
+
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)\n?```", re.DOTALL)
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -85,7 +87,7 @@ class SchemaSpec:
         try:
             return Validation(True, data=self._check(value))
         except Exception as exc:  # pydantic.ValidationError, ValueError from jsonschema
-            return Validation(False, error=_short(str(exc)))
+            return Validation(False, error=shorten(str(exc), 300))
 
 
 def extract_json(text: str) -> Any:
@@ -111,12 +113,7 @@ def extract_json(text: str) -> Any:
 
 def _describe_jsonschema_error(error: Any) -> str:
     where = "/".join(str(p) for p in error.absolute_path) or "the top level"
-    return _short(f"at {where}: {error.message}")
-
-
-def _short(text: str, width: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return shorten(f"at {where}: {error.message}", 300)
 
 
 def _clean_name(name: str) -> str:

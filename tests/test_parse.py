@@ -123,7 +123,7 @@ def test_data_policy_404_is_explained() -> None:
     body = {"error": {"code": 404, "message": "No endpoints found matching your data policy "
                       "(Free model training). Configure: https://openrouter.ai/settings/privacy"}}
     error = error_from_body(body, http_status=404, headers={}, model="a/b:free")
-    assert error.kind == "model_unavailable"
+    assert error.kind == "model_unavailable" and error.reason == "data_policy"
     assert "data policy" in error.message and "data_collection" in error.message
 
 

@@ -16,7 +16,6 @@ silent wrong answer.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .._text import redact
 from .errors import ReplayMiss
 
-_KEY = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
 _KEPT_HEADERS = ("content-type", "server", "x-generation-id", "retry-after", "x-ratelimit-limit",
                  "x-ratelimit-remaining", "x-ratelimit-reset")
 
@@ -36,12 +35,6 @@ def _path(url: httpx.URL | str) -> str:
     path = urlsplit(str(url)).path
     marker = "/api/v1/"
     return path[path.index(marker) + len(marker) - 1:] if marker in path else path
-
-
-def _scrub(text: str, key: str | None) -> str:
-    if key:
-        text = text.replace(key, "sk-or-…")
-    return _KEY.sub("sk-or-…", text)
 
 
 def _request_key(method: str, path: str, body: Any) -> str:
@@ -72,12 +65,12 @@ class RecordingTransport(httpx.BaseTransport):
         key = auth.removeprefix("Bearer ").strip() or None
         response = self.inner.handle_request(request)
         entry_request = {"method": request.method, "path": _path(request.url),
-                         "body": json.loads(_scrub(json.dumps(_body_of(request)), key))}
+                         "body": json.loads(redact(json.dumps(_body_of(request)), key))}
         headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
         chunks: list[bytes] = []
 
         def save() -> None:
-            body = _scrub(b"".join(chunks).decode("utf-8", "replace"), key)
+            body = redact(b"".join(chunks).decode("utf-8", "replace"), key)
             line = json.dumps({"request": entry_request,
                                "response": {"status": response.status_code, "headers": headers,
                                             "body": body}})
@@ -149,7 +142,7 @@ class ReplayTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = _body_of(request)
-        key = _request_key(request.method, _path(request.url), json.loads(_scrub(json.dumps(body),
+        key = _request_key(request.method, _path(request.url), json.loads(redact(json.dumps(body),
                                                                                  None)))
         entry = self._take(key)
         if entry is None:

@@ -138,7 +138,11 @@ class ModerationError(OpenRouterError):
 
 
 class ModelUnavailableError(OpenRouterError):
+    """``reason``: ``unknown_model``, ``no_endpoints``, ``free_variant_ended`` or
+    ``data_policy`` (every endpoint excluded by privacy settings or preferences)."""
+
     kind = "model_unavailable"
+    reason: str = "no_endpoints"
 
 
 class BadRequestError(OpenRouterError):

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from .._text import shorten
 from .errors import (
     AuthError,
     BadRequestError,
@@ -36,8 +37,7 @@ _SNIPPET = 160
 
 
 def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+    return shorten(text, _SNIPPET)
 
 
 def load_json(text: str) -> Any:
@@ -131,6 +131,12 @@ def _status_of(error: Mapping[str, Any], http_status: int) -> int:
     return http_status
 
 
+def _unavailable(reason: str, message: str, **common: Any) -> ModelUnavailableError:
+    error = ModelUnavailableError(message, **common)
+    error.reason = reason
+    return error
+
+
 def error_from_body(
     body: Any,
     *,
@@ -200,26 +206,30 @@ def error_from_body(
     if status == 404:
         text = message + " " + raw_text
         if availability_code == "privacy_restricted" or "data policy" in text.lower():
-            return ModelUnavailableError(
+            return _unavailable(
+                "data_policy",
                 f"No provider of this model{where} matches your data policy: the privacy settings "
                 "(or provider preferences such as data_collection='deny' / zdr=True) exclude every "
                 "endpoint. Relax them at openrouter.ai/settings/privacy or pick another model.",
                 **common,
             )
         if availability_code == "free_variant_ended":
-            return ModelUnavailableError(
+            return _unavailable(
+                "free_variant_ended",
                 f"The free variant{where} has ended. Pick another :free model "
                 "(%openrouter models --free) or use openrouter/free.",
                 **common,
             )
-        return ModelUnavailableError(
+        return _unavailable(
+                "no_endpoints",
             f"No provider is serving this model right now{where}: {_snippet(message)} Pick another "
             "model (%openrouter models --free) or use openrouter/free.",
             **common,
         )
     if status == 400:
         if "not a valid model" in message or availability_code == "model_not_found":
-            return ModelUnavailableError(
+            return _unavailable(
+                "unknown_model",
                 f"Unknown model id: {_snippet(message).rstrip('.')}. Model ids look like "
                 "'vendor/model:free'; "
                 "list them with %openrouter models --free.",

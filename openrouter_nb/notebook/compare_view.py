@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from .._text import redact
 from ..api.errors import OpenRouterError
 from ..comparison import compare_frame, compare_row
-from .display import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._text import safe_markdown
+from .._text import redact, safe_markdown
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..answer import Answer
@@ -41,7 +41,6 @@ STREAM_ENV = "OPENROUTER_NB_STREAM_DISPLAY"
 MAX_UPDATES_PER_S = 15.0
 FORMATS = ("markdown", "text", "json", "code")
 _OFF = {"final", "off", "0", "false", "no"}
-_KEY_RE = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
 _FENCE_RE = re.compile(r"^(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
 _WARN_KINDS = ("rate_limit_minute", "rate_limit_day", "upstream_rate_limit", "budget")
 
@@ -84,11 +83,6 @@ class IPythonTarget:
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def redact(text: str) -> str:
-    """Belt and braces: nothing shaped like an OpenRouter key reaches an output."""
-    return _KEY_RE.sub("sk-or-v1-…", text)
-
-
 def fenced(code: str, lang: str = "") -> str:
     """A Markdown code block whose fence is longer than any backtick run inside ``code``."""
     longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
