@@ -5,22 +5,36 @@ before the call that made it returns, so a kernel that dies loses nothing alread
 answered. Several threads share one connection behind a lock; several kernels share the
 file through SQLite's own locking (``busy_timeout``). Browse it with any SQLite tool.
 
-pandas is imported only by :meth:`Ledger.dataframe`.
+Every ``CHUNK_ROWS`` rows are also copied, column by column, into a chunk file in
+``ledger.sqlite-columns/`` (listed in the ``column_chunks`` table), so a new kernel loads a
+large ledger without building millions of Python objects (:mod:`openrouter_nb.columnar`).
+The copy is a cache: delete the folder and it is rebuilt; SQLite stays the record.
+
+pandas and numpy are imported only when a frame is built or rows are copied.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+    from .columnar import Block
+
+_log = logging.getLogger(__name__)
+
+#: Rows left only in SQLite before they are copied into a chunk file.
+CHUNK_ROWS = 4096
 
 #: The columns DESIGN.md promises, in order, then our extras.
 CORE_COLUMNS: tuple[str, ...] = (
@@ -51,6 +65,9 @@ _MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS attempts_epoch ON attempts(account, epoch);"
     "CREATE INDEX IF NOT EXISTS attempts_call ON attempts(call_id);"
     "CREATE INDEX IF NOT EXISTS attempts_batch ON attempts(batch_id, row_key);",
+    # The chunk files of the columnar copy; each holds every row with after_id < id <= last_id.
+    "CREATE TABLE IF NOT EXISTS column_chunks (file TEXT PRIMARY KEY, "
+    "after_id INTEGER NOT NULL UNIQUE, last_id INTEGER NOT NULL, rows INTEGER NOT NULL);",
 )
 
 
@@ -69,6 +86,10 @@ class Ledger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: Where the chunk files of the columnar copy live.
+        self.columns_dir = self.path.with_name(self.path.name + "-columns")
+        self._unchunked = 0  # rows this Ledger appended since it last tried a copy
+        self._damaged = False  # a chunk file was missing or unreadable: copy again
         self._lock = threading.Lock()
         self._frames: dict[tuple[str, ...], tuple[int, pd.DataFrame]] = {}
         self._conn = sqlite3.connect(
@@ -121,7 +142,10 @@ class Ledger:
         values = [_to_sql(fields.get(name)) for name in COLUMNS]
         with self._lock:
             cursor = self._conn.execute(self._insert_sql, values)
-            return int(cursor.lastrowid or 0)
+            self._unchunked += 1
+        if self._unchunked >= CHUNK_ROWS:
+            self._copy_to_chunks()
+        return int(cursor.lastrowid or 0)
 
     def record_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Append several attempts in one transaction (bulk imports, benchmarks)."""
@@ -140,6 +164,9 @@ class Ledger:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            self._unchunked += len(values)
+        if self._unchunked >= CHUNK_ROWS:
+            self._copy_to_chunks()
         return len(values)
 
     # -- reading ---------------------------------------------------------------------------
@@ -211,9 +238,11 @@ class Ledger:
         """The ledger as a pandas DataFrame with a UTC datetime ``time`` column.
 
         By default the DESIGN.md columns plus ``error_message``; ``columns="all"`` adds every
-        extra column, or name the ones you want. Rows are append-only with increasing ids,
-        so the frame is kept in memory and later calls read only the rows added since
-        (by any kernel); the first call pays for the whole table.
+        extra column, or name the ones you want. Dtypes follow the schema (``Int64``,
+        ``boolean``, ``float64``, text), whatever rows are present. Older rows come from the
+        chunk files beside the database (see :mod:`openrouter_nb.columnar`), the newest from
+        SQLite; the frame is then kept in memory and later calls read only the rows added
+        since, by any kernel.
         """
         import pandas as pd
 
@@ -229,18 +258,16 @@ class Ledger:
         with self._lock:
             key = tuple(wanted)
             last_id, cached = self._frames.get(key, (0, None))
-            new_id, added = self._load(wanted, after=last_id)
+            new_id, added, uncopied = self._load(wanted, after=last_id)
             if cached is None:
                 frame = added
             elif len(added):
                 frame = pd.concat([cached, added], ignore_index=True)
-                for name in frame.columns:
-                    if cached[name].dtype != added[name].dtype:
-                        # e.g. text beside an all-NULL chunk: infer again, as a fresh load does
-                        frame[name] = pd.Series(frame[name].tolist(), index=frame.index)
             else:
                 frame = cached
             self._frames[key] = (new_id, frame)
+        if self._damaged or len(uncopied[1]) >= CHUNK_ROWS:
+            self._copy_to_chunks(uncopied)
         if newest_first:
             frame = frame.iloc[::-1]
         if limit is not None:
@@ -248,28 +275,165 @@ class Ledger:
         return frame.reset_index(drop=True) if (newest_first or limit is not None) \
             else frame.copy()
 
-    def _load(self, wanted: list[str], *, after: int) -> tuple[int, pd.DataFrame]:
-        """Rows with ``id > after`` as a frame, and the highest id read. Call under the lock."""
-        import pandas as pd
+    def _load(self, wanted: list[str], *, after: int) -> tuple[int, pd.DataFrame, tuple[int, Block]]:
+        """Rows with ``id > after`` as a frame and the highest id read, plus the rows read
+        from SQLite with the id they follow (for :meth:`_copy_to_chunks`). Under the lock."""
+        from .columnar import ChunkError, concat_blocks, to_frame
 
-        # ``time`` is rebuilt from the float ``epoch``: parsing 100k ISO strings costs more
-        # than the rest of the load.
-        selected = list(dict.fromkeys("epoch" if name == "time" else name for name in wanted))
-        data = self._conn.execute(
-            f"SELECT id, {', '.join(selected)} FROM attempts WHERE id > ? ORDER BY id",
-            (after,)).fetchall()
-        frame = pd.DataFrame.from_records(data, columns=["id", *selected])
-        last = int(frame["id"].iloc[-1]) if len(frame) else after
-        if "time" in wanted:
-            epoch = frame["epoch"] if "epoch" in wanted else frame.pop("epoch")
-            frame["time"] = pd.to_datetime(epoch, unit="s", utc=True)
-        for name in _BOOL_COLUMNS:
-            if name in frame:
-                frame[name] = frame[name].astype("boolean")
-        for name, kind in _TYPES.items():
-            if kind == "INTEGER" and name in frame and name not in _BOOL_COLUMNS:
-                frame[name] = frame[name].astype("Int64")  # 502, not 502.0, beside NULLs
-        return last, frame[wanted]
+        # ``time`` is rebuilt from the float ``epoch``: parsing ISO strings costs far more.
+        sources = list(dict.fromkeys("epoch" if name == "time" else name for name in wanted))
+        blocks: list[Block] = []
+        self._conn.execute("BEGIN")  # one snapshot of the manifest and the rows
+        try:
+            if after == 0:  # the whole table: chunk files for what they hold
+                chunks = self._manifest()
+                try:
+                    blocks = [self._read_chunk(chunk, sources) for chunk in chunks]
+                    after = chunks[-1].last_id if chunks else 0
+                except (OSError, ChunkError):
+                    self._damaged, blocks = True, []  # read it all here; the copy is redone
+            tail = self._sqlite_block(after=after)
+        finally:
+            self._conn.execute("COMMIT")
+        block = concat_blocks([*blocks, _select(tail, sources)]) \
+            if any(len(part) for part in blocks) else _select(tail, sources)
+        last = int(block.ids[-1]) if len(block) else after
+        frame = to_frame(block, wanted, kinds=_TYPES, booleans=_BOOL_COLUMNS)
+        return last, frame, (after, tail)
+
+    # -- the columnar copy -----------------------------------------------------------------
+    def _sqlite_block(self, *, after: int, upto: int | None = None) -> Block:
+        """Rows ``after < id <= upto`` (every column) straight from SQLite."""
+        from .columnar import block_from_rows
+
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM attempts WHERE id > ?"
+        params: list[int] = [after]
+        if upto is not None:
+            sql += " AND id <= ?"
+            params.append(upto)
+        rows = self._conn.execute(sql + " ORDER BY id", params).fetchall()
+        return block_from_rows(rows, COLUMNS, _TYPES)
+
+    def _manifest(self) -> list[_Chunk]:
+        """The chunk files in id order, cut at the first one that does not follow on."""
+        chunks, last = [], 0
+        for row in self._conn.execute(
+                "SELECT file, after_id, last_id, rows FROM column_chunks ORDER BY after_id"):
+            chunk = _Chunk(*row)
+            if chunk.after_id != last or chunk.last_id <= last:
+                break
+            chunks.append(chunk)
+            last = chunk.last_id
+        return chunks
+
+    def _read_chunk(self, chunk: _Chunk, names: Sequence[str]) -> Block:
+        """A chunk file's rows, or ``ChunkError``/``OSError`` if it is gone or damaged."""
+        from .columnar import ChunkError, decode
+
+        block = decode((self.columns_dir / chunk.file).read_bytes(), names)
+        if len(block) != chunk.rows or (len(block) and (
+                block.ids[0] <= chunk.after_id or block.ids[-1] != chunk.last_id)):
+            raise ChunkError(f"{chunk.file} does not hold the rows the manifest lists")
+        return block
+
+    def _chunk_block(self, chunk: _Chunk, names: Sequence[str]) -> Block:
+        """A chunk file's rows; from SQLite if the file is gone or damaged."""
+        from .columnar import ChunkError
+
+        try:
+            return self._read_chunk(chunk, names)
+        except (OSError, ChunkError):
+            self._damaged = True
+            return _select(self._sqlite_block(after=chunk.after_id, upto=chunk.last_id), names)
+
+    def _copy_to_chunks(self, uncopied: tuple[int, Block] | None = None) -> None:
+        """Copy the rows that are only in SQLite into a chunk file, if there are
+        ``CHUNK_ROWS`` of them, merging it with the newest chunks while they are no larger.
+
+        Best effort: SQLite already holds every row, so a failure here (read-only folder,
+        a lock held too long) is logged and the rows stay where they are.
+        """
+        obsolete: list[str] = []
+        try:
+            with self._lock:
+                self._unchunked = 0
+                self._conn.execute("BEGIN IMMEDIATE")  # one copier at a time, any kernel
+                try:
+                    obsolete = self._copy_locked(uncopied)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            _log.warning("ledger: rows stay in SQLite only, the columnar copy failed: %s", exc)
+            return
+        for name in obsolete:
+            (self.columns_dir / name).unlink(missing_ok=True)
+
+    def _copy_locked(self, uncopied: tuple[int, Block] | None) -> list[str]:
+        """The copy, inside a write transaction; returns the files no longer listed."""
+        from .columnar import concat_blocks
+
+        chunks = self._manifest()
+        listed = [row[0] for row in self._conn.execute("SELECT file FROM column_chunks")]
+        if self._damaged or len(listed) != len(chunks) or not all(
+                (self.columns_dir / chunk.file).is_file() for chunk in chunks):
+            # A file gone, damaged or out of sequence: copy everything again, once.
+            self._conn.execute("DELETE FROM column_chunks")
+            chunks = []
+            if uncopied is not None and uncopied[0] != 0:
+                uncopied = None
+        covered = chunks[-1].last_id if chunks else 0
+        if uncopied is not None and uncopied[0] == covered and len(uncopied[1]):
+            tail = uncopied[1]
+            newer = self._sqlite_block(after=int(tail.ids[-1]))
+            tail = concat_blocks([tail, newer]) if len(newer) else tail
+        else:
+            tail = self._sqlite_block(after=covered)
+        if len(tail) >= CHUNK_ROWS:
+            self._write_chunk(chunks, tail, covered)
+        self._damaged = False
+        keep = {row[0] for row in self._conn.execute("SELECT file FROM column_chunks")}
+        if not self.columns_dir.is_dir():
+            return []
+        # Holding the write lock, no other copier is writing: anything unlisted is left over
+        # (merged away, or written by a kernel that died before committing).
+        return [path.name for path in self.columns_dir.iterdir() if path.name not in keep]
+
+    def _write_chunk(self, chunks: list[_Chunk], tail: Block, covered: int) -> None:
+        """Write ``tail`` (rows after ``covered``) merged with the newest chunks that are no
+        larger, so chunk sizes keep decreasing and a ledger of n rows has O(log n) files."""
+        from .columnar import concat_blocks, write_chunk
+
+        parts, size, after, merged = [tail], len(tail), covered, []
+        while chunks and chunks[-1].rows <= size:
+            chunk = chunks.pop()
+            parts.insert(0, self._chunk_block(chunk, COLUMNS))
+            size, after = size + chunk.rows, chunk.after_id
+            merged.append(chunk.file)
+        block = concat_blocks(parts)
+        last = int(block.ids[-1])
+        name = f"{after + 1:012d}-{last:012d}-{uuid.uuid4().hex[:8]}.cols"
+        self.columns_dir.mkdir(parents=True, exist_ok=True)
+        write_chunk(self.columns_dir / name, block)
+        self._conn.executemany("DELETE FROM column_chunks WHERE file = ?",
+                               [(file,) for file in merged])
+        self._conn.execute("INSERT INTO column_chunks (file, after_id, last_id, rows) "
+                           "VALUES (?, ?, ?, ?)", (name, after, last, len(block)))
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    file: str
+    after_id: int  # the chunk holds every row with after_id < id <= last_id
+    last_id: int
+    rows: int
+
+
+def _select(block: Block, names: Sequence[str]) -> Block:
+    from .columnar import Block
+
+    return Block(block.ids, {name: block.columns[name] for name in names})
 
 
 def _to_sql(value: Any) -> Any:
