@@ -177,14 +177,17 @@ class Ledger:
             rows = cursor.fetchall()
         return [_from_sql(dict(zip(names, row, strict=True))) for row in rows]
 
-    def rows(self, *, call_id: str | None = None, limit: int | None = None,
+    def rows(self, *, call_id: str | None = None, batch_id: str | None = None,
+             session_id: str | None = None, limit: int | None = None,
              newest_first: bool = False) -> list[dict[str, Any]]:
-        """Attempts as dicts (oldest first unless ``newest_first``)."""
+        """Attempts as dicts (oldest first unless ``newest_first``), optionally only those of
+        one call, batch or session."""
         sql = f"SELECT {', '.join(COLUMNS)} FROM attempts"
-        params: list[Any] = []
-        if call_id is not None:
-            sql += " WHERE call_id = ?"
-            params.append(call_id)
+        filters = {"call_id": call_id, "batch_id": batch_id, "session_id": session_id}
+        params: list[Any] = [value for value in filters.values() if value is not None]
+        if params:
+            sql += " WHERE " + " AND ".join(f"{name} = ?" for name, value in filters.items()
+                                            if value is not None)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"

@@ -461,11 +461,10 @@ class Session:
         from .cost import estimate_cost
 
         if rows is None:
-            rows = self.ledger.rows()
             if batch_id is not None:
-                rows = [r for r in rows if r["batch_id"] == batch_id]
-            elif not everything:
-                rows = [r for r in rows if r["session_id"] == self.session_id]
+                rows = self.ledger.rows(batch_id=batch_id)
+            else:
+                rows = self.ledger.rows(session_id=None if everything else self.session_id)
         elif hasattr(rows, "to_dict"):
             rows = rows.to_dict("records")
         return estimate_cost(model, rows, self.catalog)

@@ -124,3 +124,14 @@ def test_extended_frame_equals_a_fresh_load(tmp_path: Path) -> None:
     assert list(extended.dtypes) == list(fresh.dtypes)
     assert extended.astype(object).where(extended.notna(), None).values.tolist() == \
         fresh.astype(object).where(fresh.notna(), None).values.tolist()
+
+
+def test_rows_filter_by_call_batch_and_session(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.record(call_id="a", batch_id="b1", session_id="s1", status="ok")
+    ledger.record(call_id="b", batch_id="b1", session_id="s2", status="ok")
+    ledger.record(call_id="c", session_id="s1", status="error")
+    assert [r["call_id"] for r in ledger.rows(batch_id="b1")] == ["a", "b"]
+    assert [r["call_id"] for r in ledger.rows(session_id="s1")] == ["a", "c"]
+    assert [r["call_id"] for r in ledger.rows(batch_id="b1", session_id="s1")] == ["a"]
+    assert [r["call_id"] for r in ledger.rows(newest_first=True, limit=2)] == ["c", "b"]
