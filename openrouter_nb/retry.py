@@ -2,10 +2,13 @@
 
 - per-minute 429: wait until ``X-RateLimit-Reset`` (epoch ms), then retry;
 - per-day 429: stop at once (another free model shares the same quota);
-- upstream 429, provider 5xx, timeouts, broken streams: short exponential backoff with
-  jitter (honouring ``Retry-After``), or move to the next *explicit* fallback model;
+- upstream 429, provider 5xx (502, 503, 529 overloaded), timeouts (408, 524 edge),
+  broken streams: short exponential backoff with jitter (honouring ``Retry-After``), or move
+  to the next *explicit* fallback model;
+- in-flight-budget 402: the same backoff (honouring ``Retry-After``) on the same model, since
+  another model draws on the same credits;
 - unavailable model: the next explicit fallback, else stop;
-- auth, credits, moderation, bad request, invalid output, budget: stop.
+- auth, credits (an ordinary 402), moderation, bad request, invalid output, budget: stop.
 
 Every retry is another request that counts against the free quota, so the default is
 small (2) and never silent: each attempt is a ledger row.
@@ -19,6 +22,7 @@ from typing import Literal
 
 from .api.errors import (
     DailyRateLimit,
+    InFlightCredits,
     MidStreamError,
     MinuteRateLimit,
     ModelUnavailableError,
@@ -61,6 +65,11 @@ class RetryPolicy:
             wait = (reset - now + 0.25) if reset is not None else 60.0
             wait = min(max(wait, 0.0), self.minute_wait_max_s)
             return Decision("retry", wait, "per-minute limit: waiting for the reset")
+        if isinstance(error, InFlightCredits):
+            if retries_used >= self.retries:
+                return Decision("stop", reason="retries used up")
+            return Decision("retry", self.backoff(retries_used + 1, error.retry_after_s),
+                            "in-flight credits: waiting for running requests to settle")
         if isinstance(error, ModelUnavailableError):
             if has_fallback:
                 return Decision("fallback", reason="model unavailable")

@@ -108,6 +108,9 @@ def test_no_retry_after_on_free_quota_but_read_when_present() -> None:
         (502, "Provider returned error", {"raw": "upstream exploded", "provider_name": "Chutes"},
          "provider_error"),
         (503, "Service temporarily unavailable", None, "provider_error"),
+        (524, "Request timed out. Please try again later.", None, "timeout"),
+        (529, "Provider returned error", {"raw": "Overloaded", "provider_name": "Anthropic",
+                                          "error_type": "provider_overloaded"}, "provider_error"),
     ],
 )
 def test_status_codes_map_to_kinds(status: int, message: str, metadata: dict | None,
@@ -117,6 +120,41 @@ def test_status_codes_map_to_kinds(status: int, message: str, metadata: dict | N
     assert error.kind == kind
     assert error.message  # short, human message
     assert "Traceback" not in error.message
+
+
+IN_FLIGHT = {"error": {"code": 402, "message": "This request would exceed your available credits "
+                      "given your current in-flight requests. Retry after in-flight requests "
+                      "settle, or add credits.",
+                      "metadata": {"reason": "in_flight_budget_exhausted",
+                                   "limit_source": "openrouter_in_flight_budget"}}}
+
+
+def test_in_flight_402_is_retryable_but_insufficient_credits_is_not() -> None:
+    error = error_from_body(IN_FLIGHT, http_status=402, headers={"Retry-After": "3"})
+    assert isinstance(error, E.InFlightCredits) and error.kind == "credits"
+    assert error.retryable and error.retry_after_s == 3.0
+    assert "in flight" in error.message and "Retry-After 3 s" in error.message
+    for message in ("Insufficient credits. Add more using https://openrouter.ai/credits",
+                    "This request requires more credits, or fewer max_tokens. You requested up "
+                    "to 4096 tokens, but can only afford 1000."):
+        plain = error_from_body({"error": {"code": 402, "message": message,
+                                           "metadata": {"provider_name": None}}},
+                                http_status=402, headers={"Retry-After": "3"})
+        assert type(plain) is E.CreditsError and not plain.retryable
+
+
+def test_edge_timeout_and_overload_say_what_happened() -> None:
+    edge = error_from_body({"error": {"code": 524, "message": "Request timed out. Please try "
+                                      "again later."}}, http_status=524, headers={}, model="a/b")
+    assert isinstance(edge, E.RequestTimeout) and edge.retryable
+    assert "edge timed out" in edge.message and "(a/b)" in edge.message
+    overloaded = error_from_body({"error": {"code": 529, "message": "Provider returned error",
+                                            "metadata": {"raw": "Overloaded",
+                                                         "provider_name": "Anthropic"}}},
+                                 http_status=529, headers={"Retry-After": "4"})
+    assert isinstance(overloaded, E.ProviderError) and overloaded.retryable
+    assert "overloaded" in overloaded.message and overloaded.provider == "Anthropic"
+    assert overloaded.retry_after_s == 4.0
 
 
 def test_data_policy_404_is_explained() -> None:

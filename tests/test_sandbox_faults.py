@@ -112,6 +112,15 @@ def _error_in_choices(r: httpx.Response) -> None:
     assert choice["message"]["content"]  # partial content
 
 
+def _in_flight(r: httpx.Response) -> None:
+    assert r.status_code == 402 and r.headers["retry-after"] == "2"
+    err = _err(r)
+    assert err["message"].startswith("This request would exceed your available credits given "
+                                     "your current in-flight requests.")
+    assert err["metadata"] == {"reason": "in_flight_budget_exhausted",
+                               "limit_source": "openrouter_in_flight_budget"}
+
+
 def _non_json(r: httpx.Response) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert r.text == "<html>Bad gateway</html>"
@@ -148,6 +157,9 @@ CHECKS: dict[str, Callable[[httpx.Response], None]] = {
     "moderation_403": _moderation,
     "credits_402": _plain(402, "Insufficient credits. Add more using "
                           "https://openrouter.ai/credits"),
+    "in_flight_402": _in_flight,
+    "edge_timeout_524": _plain(524, "Request timed out. Please try again later."),
+    "overloaded_529": _provider(529, "Overloaded"),
     "non_json": _non_json,
     "error_in_choices": _error_in_choices,
     "midstream_error": _error_in_choices,  # without streaming it surfaces in choices

@@ -161,3 +161,22 @@ def test_models_fallback_counts_once() -> None:
 def test_key_without_daily_field() -> None:
     sb = Sandbox(key_reports_daily=False)
     assert "free_model_daily_requests" not in _client(sb).get("/key").json()["data"]
+
+
+def test_key_daily_count_lags_only_when_asked() -> None:
+    clock = FakeClock()
+    live, lagging = Sandbox(clock=clock), Sandbox(clock=clock, key_cache_s=60)
+    for sb in (live, lagging):
+        client = _client(sb)
+        assert client.get("/key").json()["data"]["free_model_daily_requests"]["used"] == 0
+        _chat(client)
+    used = [_client(sb).get("/key").json()["data"]["free_model_daily_requests"]["used"]
+            for sb in (live, lagging)]
+    assert used == [1, 0]  # default: live; opt-in: the figure cached ~60 s ago
+    clock.t += 59
+    assert _client(lagging).get("/key").json()["data"]["free_model_daily_requests"] == {
+        "used": 0, "limit": 50, "remaining": 50}
+    clock.t += 2
+    assert _client(lagging).get("/key").json()["data"]["free_model_daily_requests"] == {
+        "used": 1, "limit": 50, "remaining": 49}
+    assert lagging.quota.daily(sandbox_key())["used"] == 1  # the limiter itself never lags

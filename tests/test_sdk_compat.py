@@ -72,7 +72,10 @@ def test_openrouter_sdk_chat_key_models(server: SandboxServer) -> None:
         models = client.models.list()
         assert any(m.id == "openrouter/free" for m in models.result.data)
         eps = client.endpoints.list(author="google", slug="gemma-3-27b-it")
-        assert len(eps.data.endpoints) == 2
+        # The free variant's endpoint, then the paid model's two providers.
+        assert [(e.model_id, e.provider_name) for e in eps.data.endpoints] == [
+            ("google/gemma-3-27b-it:free", "Google AI Studio"),
+            ("google/gemma-3-27b-it", "DeepInfra"), ("google/gemma-3-27b-it", "Google AI Studio")]
 
 
 # The SDK marks the legacy ``rate_limit`` model class @deprecated, so merely parsing a /key

@@ -71,6 +71,53 @@ def test_retries_are_bounded(make_session: Callable[..., Session], clock: FakeCl
     assert len(session.ledger.rows(call_id=info.value.call_id)) == 3
 
 
+def test_in_flight_402_waits_for_retry_after_on_the_same_model(
+        make_session: Callable[..., Session], clock: FakeClock) -> None:
+    session = make_session(clock=clock, sleep=clock.sleep, retries=2)
+    session.sandbox.queue_fault("in_flight_402")
+    answer = session.ask("hi", MODEL, fallback=[OTHER])
+    assert (answer.model, answer.fallback, answer.attempts) == (MODEL, None, 2)
+    assert clock.slept == [2.0]  # the sandbox's Retry-After: 2 (longer than the 1 s backoff)
+    rows = session.ledger.rows(call_id=answer.call_id)
+    assert [(r["error_kind"], r["http_status"]) for r in rows] == [("credits", 402), (None, 200)]
+
+
+def test_in_flight_402_retries_are_bounded(make_session: Callable[..., Session],
+                                           clock: FakeClock) -> None:
+    session = make_session(clock=clock, sleep=clock.sleep, retries=2)
+    session.sandbox.queue_fault("in_flight_402", count=5)
+    with pytest.raises(orn.InFlightCredits) as info:
+        session.ask("hi", MODEL)
+    assert info.value.attempts == 3 and chat_requests(session) == 3
+    assert len(clock.slept) == 2 and all(wait >= 2.0 for wait in clock.slept)
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("edge_timeout_524", "timeout"),
+                                             ("overloaded_529", "provider_error")])
+def test_edge_timeout_and_overload_back_off_and_retry(
+        fault: str, kind: str, make_session: Callable[..., Session], clock: FakeClock) -> None:
+    session = make_session(clock=clock, sleep=clock.sleep, retries=2)
+    session.sandbox.queue_fault(fault)
+    answer = session.ask("hi", MODEL)
+    assert answer.attempts == 2 and len(clock.slept) == 1
+    rows = session.ledger.rows(call_id=answer.call_id)
+    assert [(r["status"], r["error_kind"]) for r in rows] == [("error", kind), ("ok", None)]
+
+
+def test_a_lagging_key_count_never_lowers_the_meter(make_session: Callable[..., Session],
+                                                    clock: FakeClock) -> None:
+    session = make_session(clock=clock, sleep=clock.sleep, sandbox_options={"key_cache_s": 60})
+    assert session.key_info().daily_used == 0  # the sandbox caches this figure now
+    for prompt in ("one", "two"):
+        session.ask(prompt, MODEL)
+        clock.now += 1
+    assert session.key_info().daily_used == 0  # still the cached figure
+    state = session.quota.state()
+    assert state.day_used == 2 and "lags" in state.note
+    clock.now += 60
+    assert session.key_info().daily_used == 2
+
+
 @pytest.mark.parametrize("fault", ["auth", "credits_402", "moderation_403"])
 def test_not_retryable_kinds_stop_at_once(fault: str, make_session: Callable[..., Session],
                                           clock: FakeClock) -> None:

@@ -10,6 +10,7 @@ OpenRouterError
  │    └── UpstreamRateLimit ...... upstream_rate_limit (provider or shared capacity: retry or switch)
  ├── AuthError ................... auth
  ├── CreditsError ................ credits
+ │    └── InFlightCredits ........ credits   (in-flight budget: retry after Retry-After)
  ├── ModerationError ............. moderation
  ├── ModelUnavailableError ....... model_unavailable
  ├── BadRequestError ............. bad_request
@@ -36,6 +37,7 @@ __all__ = [
     "BudgetExceeded",
     "CreditsError",
     "DailyRateLimit",
+    "InFlightCredits",
     "InvalidOutputError",
     "MidStreamError",
     "MinuteRateLimit",
@@ -131,6 +133,13 @@ class AuthError(OpenRouterError):
 
 class CreditsError(OpenRouterError):
     kind = "credits"
+
+
+class InFlightCredits(CreditsError):
+    """402 ``in_flight_budget_exhausted``: requests still running hold the credits; it clears
+    when they settle, so it is worth a retry after ``Retry-After``."""
+
+    retryable = True
 
 
 class ModerationError(OpenRouterError):

@@ -22,6 +22,7 @@ from .errors import (
     BadRequestError,
     CreditsError,
     DailyRateLimit,
+    InFlightCredits,
     MinuteRateLimit,
     ModelUnavailableError,
     ModerationError,
@@ -131,6 +132,12 @@ def _status_of(error: Mapping[str, Any], http_status: int) -> int:
     return http_status
 
 
+def _in_flight(metadata: Mapping[str, Any]) -> bool:
+    """A 402 from the in-flight spending budget (transient), not an empty balance."""
+    return (metadata.get("reason") == "in_flight_budget_exhausted"
+            or metadata.get("limit_source") == "openrouter_in_flight_budget")
+
+
 def _unavailable(reason: str, message: str, **common: Any) -> ModelUnavailableError:
     error = ModelUnavailableError(message, **common)
     error.reason = reason
@@ -174,6 +181,14 @@ def error_from_body(
         return AuthError(
             f"OpenRouter rejected the API key ({message.rstrip('.')}). Check OPENROUTER_API_KEY, "
             "or enter a key with %openrouter key.",
+            **common,
+        )
+    if status == 402 and _in_flight(metadata):
+        wait = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
+        return InFlightCredits(
+            f"Requests still in flight hold the credits this one needs{wait}. Retry once they "
+            "settle (the session does, within its retries), or add credits at "
+            "openrouter.ai/credits.",
             **common,
         )
     if status == 402:
@@ -241,11 +256,23 @@ def error_from_body(
             f"OpenRouter timed out waiting for the model{where}. Retry, or pick a faster model.",
             **common,
         )
+    if status == 524:
+        return RequestTimeout(
+            f"OpenRouter's edge timed out waiting for the provider{where} (HTTP 524). Retry, or "
+            "pick a faster model.",
+            **common,
+        )
     if status in (413, 422):
         return BadRequestError(
             f"The request was rejected: {_snippet(message)} Shorten the prompt.", **common
         )
     detail = f"{message}: {raw_text}" if raw_text and raw_text not in message else message
+    if status == 529:
+        return ProviderError(
+            f"The provider is overloaded{where} (HTTP 529): {_snippet(detail)} Retry shortly or "
+            "pick another model.",
+            **common,
+        )
     return ProviderError(
         f"The provider failed{where} (HTTP {status}): {_snippet(detail)} Retry shortly or pick "
         "another model.",

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window-s", type=float, default=60.0, help="per-minute window length")
     p.add_argument("--natural-faults", action="store_true",
                    help="models fail now and then according to their reliability")
+    p.add_argument("--key-cache-s", type=float, default=0.0,
+                   help="cache /key free_model_daily_requests this long (real: ~60 s; default off)")
     return p
 
 
@@ -36,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sandbox = Sandbox(seed=args.seed, rpm=args.rpm, rpd=args.rpd, credits=args.credits,
                       window_s=args.window_s, latency_ms=args.latency_ms,
-                      model_latency=args.model_latency, natural_faults=args.natural_faults)
+                      model_latency=args.model_latency, natural_faults=args.natural_faults,
+                      key_cache_s=args.key_cache_s)
     server = SandboxServer(sandbox, host=args.host, port=args.port).start()
     print(f"openrouter_nb sandbox: OPENROUTER_BASE_URL={server.base_url} "
           f"OPENROUTER_API_KEY={sandbox_key()}", flush=True)

@@ -15,7 +15,7 @@ import string
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -58,6 +58,12 @@ class Sandbox:
     * ``natural_faults``: models fail now and then (upstream 429 / 502) per their reliability.
     * ``count_rejected``: quota 429s count in the minute window (see ``quota.py``).
     * ``hang_s``: how long the loopback server hangs on the ``timeout`` fault.
+    * ``down_providers``: provider slugs whose endpoints fail with an upstream 502 (an outage);
+      the request header ``X-Sandbox-Provider-Down: slug,...`` adds more for one request.
+      Routing then falls back to the next endpoint unless ``allow_fallbacks`` is false.
+    * ``key_cache_s``: opt-in lag of ``free_model_daily_requests`` in /key (the real figure is
+      cached for about 60 s): a key's figure is recomputed at most this often. 0 (the default)
+      reports the live count.
     """
 
     def __init__(self, *, seed: int = 0, rpm: int = 20, rpd: int | None = None,
@@ -66,7 +72,8 @@ class Sandbox:
                  key_reports_daily: bool = True, usage_in_last_delta: bool = False,
                  leading_whitespace: bool = False, processing_comments: bool = True,
                  natural_faults: bool = False, count_rejected: bool = True,
-                 split_frames: bool = False,
+                 split_frames: bool = False, down_providers: Iterable[str] = (),
+                 key_cache_s: float = 0.0,
                  hang_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.seed = seed
         self.credits = credits
@@ -84,6 +91,9 @@ class Sandbox:
         self.natural_faults = natural_faults
         self.split_frames = split_frames
         self.default_hang_s = hang_s
+        self.down_providers: frozenset[str] = frozenset(s.lower() for s in down_providers)
+        self.key_cache_s = key_cache_s
+        self._daily_cache: dict[str, tuple[float, dict[str, int]]] = {}
         self._sleep = sleep
         self.management_keys: set[str] = set()
         self.quota = QuotaEngine(rpm=rpm, rpd=self.rpd, window_s=window_s, clock=clock,
@@ -265,8 +275,19 @@ class Sandbox:
                            "note": "This field is deprecated and safe to ignore."},
         }
         if self.key_reports_daily:
-            info["free_model_daily_requests"] = self.quota.daily(key)
+            info["free_model_daily_requests"] = self._daily(key)
         return info
+
+    def _daily(self, key: str) -> dict[str, int]:
+        """The quota's daily figure for ``key``, cached for ``key_cache_s`` when that is set."""
+        if self.key_cache_s <= 0:
+            return self.quota.daily(key)
+        now = self.clock()
+        with self._lock:
+            cached = self._daily_cache.get(key)
+            if cached is None or not 0 <= now - cached[0] < self.key_cache_s:
+                cached = self._daily_cache[key] = (now, self.quota.daily(key))
+            return dict(cached[1])
 
     def _models(self, query: Mapping[str, str]) -> SandboxResponse:
         wanted = {p for p in query.get("supported_parameters", "").split(",") if p}
@@ -283,7 +304,7 @@ class Sandbox:
         data = {"id": head.id, "name": head.name, "created": head.created,
                 "description": head.to_api()["description"],
                 "architecture": head.architecture(),
-                "endpoints": [m.endpoint() for m in group]}
+                "endpoints": [e for m in group for e in m.endpoint_entries()]}
         return json_response(200, {"data": data})
 
     def _generation(self, gen_id: str) -> SandboxResponse:

@@ -5,14 +5,19 @@ each :class:`CatalogModel` carries sandbox-only data that is never emitted by ``
 the serving ``provider`` display name, a typical ``latency_ms``, a ``reliability`` (0..1, the
 chance of a fault-free answer and of valid structured output), and privacy flags
 (``data_policy`` "trains" makes ``provider.data_collection="deny"`` fail; ``zdr``).
+
+Those fields describe the model's *primary* endpoint. Some models have more provider endpoints
+(:class:`Endpoint`: other prices, latency, throughput, privacy), listed by
+``/models/{author}/{slug}/endpoints`` and chosen by ``provider`` preferences (``routing.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["CATALOG", "CatalogModel", "FREE_ROUTER", "AUTO_ROUTER", "by_id", "free_models"]
+__all__ = ["CATALOG", "CatalogModel", "Endpoint", "FREE_ROUTER", "AUTO_ROUTER", "by_id",
+           "free_models"]
 
 FREE_ROUTER = "openrouter/free"
 AUTO_ROUTER = "openrouter/auto"
@@ -21,6 +26,30 @@ _BASE_PARAMS = ("frequency_penalty", "max_tokens", "presence_penalty", "seed", "
                 "temperature", "top_k", "top_p")
 _TOOLS = ("tool_choice", "tools")
 _STRUCTURED = ("response_format", "structured_outputs")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One provider endpoint of a model: who serves it, at what price and speed."""
+
+    provider: str  # display name, e.g. "Google Vertex"
+    tag: str  # slug, e.g. "google-vertex" or a variant "google-vertex/europe"
+    prompt_price: str  # USD per token, as in the API
+    completion_price: str
+    latency_ms: int
+    throughput: float  # tokens per second (p50)
+    data_policy: str = "no-train"
+    zdr: bool = False
+
+    def matches(self, slug: str) -> bool:
+        """True if a provider slug names this endpoint: the full tag, its base slug (before
+        ``/``, matching every variant) or the display name, case-insensitively."""
+        slug = slug.lower()
+        return slug in (self.tag, self.provider.lower()) or self.tag.startswith(slug + "/")
+
+    def per_million(self) -> tuple[float, float]:
+        """(prompt, completion) price in USD per million tokens."""
+        return float(self.prompt_price) * 1e6, float(self.completion_price) * 1e6
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,8 @@ class CatalogModel:
     alias_target: str | None = None
     instruct_type: str | None = None
     description: str = ""
+    throughput: float | None = None  # tokens/s; None: derived from latency_ms
+    extra_endpoints: tuple[Endpoint, ...] = ()
 
     @property
     def is_free(self) -> bool:
@@ -71,6 +102,30 @@ class CatalogModel:
         if self.structured:
             params += _STRUCTURED
         return sorted(params)
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Every endpoint serving this model, the primary (the model's own fields) first."""
+        primary = Endpoint(self.provider, self.provider_tag, self.prompt_price,
+                           self.completion_price, self.latency_ms, self.tokens_per_s,
+                           self.data_policy, self.zdr)
+        return (primary, *self.extra_endpoints)
+
+    @property
+    def primary(self) -> Endpoint:
+        """The endpoint this entry's own fields describe (for a served copy: the one serving)."""
+        return self.endpoints()[0]
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Typical throughput (p50): the fixture's figure, or one derived from latency."""
+        return self.throughput if self.throughput is not None else 40000 / self.latency_ms
+
+    def served_by(self, ep: Endpoint) -> CatalogModel:
+        """This model as served by ``ep``: its provider, prices, latency and privacy."""
+        return replace(self, provider=ep.provider, provider_tag=ep.tag,
+                       prompt_price=ep.prompt_price, completion_price=ep.completion_price,
+                       latency_ms=ep.latency_ms, throughput=ep.throughput,
+                       data_policy=ep.data_policy, zdr=ep.zdr)
 
     def price_of(self, prompt_tokens: int, completion_tokens: int) -> tuple[float, float]:
         """USD cost of (prompt, completion) tokens; routers with price -1 cost 0 here."""
@@ -117,8 +172,13 @@ class CatalogModel:
                                      "name": target.name if target else self.alias_target}
         return entry
 
+    def endpoint_entries(self) -> list[dict[str, object]]:
+        """The ``PublicEndpoint`` entries of every endpoint serving this model."""
+        return [self.served_by(ep).endpoint() for ep in self.endpoints()]
+
     def endpoint(self) -> dict[str, object]:
-        """One ``PublicEndpoint`` entry for ``/models/{author}/{slug}/endpoints``."""
+        """The ``PublicEndpoint`` entry of the (primary) endpoint this entry describes."""
+        tps = self.tokens_per_s
         return {
             "name": f"{self.provider} | {self.id}",
             "model_id": self.id,
@@ -138,10 +198,8 @@ class CatalogModel:
             "latency_last_30m": {"p50": self.latency_ms, "p75": int(self.latency_ms * 1.3),
                                  "p90": int(self.latency_ms * 1.8),
                                  "p99": int(self.latency_ms * 3)},
-            "throughput_last_30m": {"p50": round(40000 / self.latency_ms, 1),
-                                    "p75": round(30000 / self.latency_ms, 1),
-                                    "p90": round(20000 / self.latency_ms, 1),
-                                    "p99": round(10000 / self.latency_ms, 1)},
+            "throughput_last_30m": {"p50": round(tps, 1), "p75": round(tps * 0.75, 1),
+                                    "p90": round(tps * 0.5, 1), "p99": round(tps * 0.25, 1)},
             "native_tools": {},
             "service_tier": None,
             "supports_diarization": False,
@@ -232,7 +290,34 @@ _SPECIALS = [
                  description="Stealth model, free during its promotion (priced 0, no :free)."),
 ]
 
-CATALOG: tuple[CatalogModel, ...] = tuple(m for pair in _PAIRS for m in pair) + tuple(_SPECIALS)
+# Extra provider endpoints (the primary one comes from the model's own fields). Free endpoints
+# cost nothing, so they differ in speed; paid ones also in price and zero-data-retention.
+_EXTRA: dict[str, tuple[Endpoint, ...]] = {
+    "meta-llama/llama-3.3-70b-instruct:free": (
+        Endpoint("Venice", "venice", "0", "0", 1400, 75.0),
+        Endpoint("DeepInfra", "deepinfra", "0", "0", 650, 30.0),
+    ),
+    "openai/gpt-oss-20b:free": (
+        Endpoint("DeepInfra Turbo", "deepinfra/turbo", "0", "0", 250, 220.0),
+    ),
+    "meta-llama/llama-3.3-70b-instruct": (
+        Endpoint("Together", "together", "0.00000088", "0.00000088", 300, 95.0),
+        Endpoint("Groq", "groq", "0.00000059", "0.00000079", 520, 310.0, zdr=True),
+    ),
+    "google/gemma-3-27b-it": (
+        Endpoint("Google AI Studio", "google-ai-studio", "0.0000001", "0.0000002", 700, 60.0),
+    ),
+    "google/gemini-2.0-flash-exp": (
+        Endpoint("Google Vertex (Europe)", "google-vertex/europe", "0.0000001", "0.0000004",
+                 380, 120.0, zdr=True),
+        Endpoint("Google AI Studio", "google-ai-studio", "0.0000001", "0.0000004", 250,
+                 150.0),
+    ),
+}
+
+CATALOG: tuple[CatalogModel, ...] = tuple(
+    replace(m, extra_endpoints=_EXTRA.get(m.id, ()))
+    for pair in _PAIRS for m in pair) + tuple(_SPECIALS)
 _BY_ID = {m.id: m for m in CATALOG}
 
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from . import answers
 from .catalog import FREE_ROUTER, CatalogModel, by_id
 from .faults import ANSWER_FAULTS, FALLBACK_FAULTS, FAULTS, FaultContext, fault_error, quota_429
+from .providers import is_down
 from .response import RecordedRequest, SandboxResponse, error_response, json_response
-from .routing import RoutingError, candidates, needs_of, resolve
+from .routing import Needs, RoutingError, candidates, needs_of, rank_key, resolve
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -101,6 +102,7 @@ def handle_chat(sb: Sandbox, key: str, headers: Mapping[str, str], body: Any,
                               user_id=uid)
     try:
         ids = candidates(body)
+        needs = needs_of(body)
         listed = _faults_from(sb, headers)
     except RoutingError as exc:
         return exc.response
@@ -110,21 +112,23 @@ def handle_chat(sb: Sandbox, key: str, headers: Mapping[str, str], body: Any,
             rec.notes.append(f"quota:{decision.kind}")
             return quota_429(str(decision.kind), decision.limit, decision.reset_ms,
                              high_balance=sb.high_balance, user_id=uid)
-    needs = needs_of(body)
+    down = sb.down_providers | _slug_list(headers.get("x-sandbox-provider-down", ""))
     last: SandboxResponse | None = None
-    for attempt, requested in enumerate(ids):
-        try:
-            with sb._lock:
-                model = resolve(requested, needs, sb._router_rng, uid)
-        except RoutingError as exc:
-            last = exc.response
-            rec.notes.append(f"{requested}: {exc.response.status}")
-            if exc.model_level:
+    for attempt, (requested, routes) in enumerate(_routes(sb, ids, needs, uid)):
+        if isinstance(routes, RoutingError):
+            last = routes.response
+            rec.notes.append(f"{requested}: {last.status}")
+            if routes.model_level:
                 continue
             return last
-        fault = _next_fault(sb, listed, attempt) or _natural_fault(sb, model, body)
-        ctx = FaultContext(model, uid, sb.clock(), sb.rpm, sb.rpd, sb.window_s,
+        model = _healthy(routes, down, rec)
+        ctx = FaultContext(model or routes[-1], uid, sb.clock(), sb.rpm, sb.rpd, sb.window_s,
                            sb.high_balance, answers.user_text(messages), sb.hang_s(headers))
+        if model is None:  # every endpoint allowed to serve is down: the upstream error
+            last = fault_error("provider_502", ctx)
+            assert last is not None
+            continue
+        fault = _next_fault(sb, listed, attempt) or _natural_fault(sb, model, body)
         if fault is not None:
             rec.fault = fault if rec.fault is None else f"{rec.fault},{fault}"
             err = fault_error(fault, ctx)
@@ -146,6 +150,46 @@ def handle_chat(sb: Sandbox, key: str, headers: Mapping[str, str], body: Any,
         return _render(sb, ans, body, key, rec)
     assert last is not None
     return last
+
+
+Route = tuple[str, list[CatalogModel] | RoutingError]
+
+
+def _resolve(sb: Sandbox, requested: str, needs: Needs, uid: str) -> Route:
+    try:
+        with sb._lock:
+            return requested, resolve(requested, needs, sb._router_rng, uid)
+    except RoutingError as exc:
+        return requested, exc
+
+
+def _routes(sb: Sandbox, ids: list[str], needs: Needs, uid: str) -> Iterator[Route]:
+    """Each requested model with its endpoints in try order (or why none can serve).
+
+    Models resolve one by one, as they are tried; with ``provider.sort`` partitioned
+    ``"none"`` all resolve first and are tried best endpoint first, across the models.
+    """
+    prefs = needs.provider
+    if not (prefs.sort and prefs.partition == "none" and len(ids) > 1):
+        yield from (_resolve(sb, i, needs, uid) for i in ids)
+        return
+    routes = [_resolve(sb, i, needs, uid) for i in ids]
+    yield from sorted(routes, key=lambda r: rank_key(r[1], prefs)
+                      if isinstance(r[1], list) else float("inf"))
+
+
+def _slug_list(raw: str) -> frozenset[str]:
+    return frozenset(s.strip().lower() for s in raw.split(",") if s.strip())
+
+
+def _healthy(routes: list[CatalogModel], down: frozenset[str],
+             rec: RecordedRequest) -> CatalogModel | None:
+    """The first endpoint (as a served model) whose provider is not down."""
+    for served in routes:
+        if not is_down(served.primary, down):
+            return served
+        rec.notes.append(f"{served.id}: provider {served.provider} down")
+    return None
 
 
 def _natural_fault(sb: Sandbox, model: CatalogModel, body: Mapping[str, Any]) -> str | None:

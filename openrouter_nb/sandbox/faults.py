@@ -21,7 +21,8 @@ ERROR_FAULTS = (
     "rate_limit_minute", "rate_limit_day", "upstream_429", "upstream_429_retry_after",
     "shared_capacity_429", "error_in_200", "provider_502", "service_503", "timeout",
     "request_timeout_408", "auth", "no_endpoints_404", "free_variant_ended_404",
-    "data_policy_404", "moderation_403", "credits_402", "non_json",
+    "data_policy_404", "moderation_403", "credits_402", "in_flight_402", "edge_timeout_524",
+    "overloaded_529", "non_json",
 )
 ANSWER_FAULTS = (
     "error_in_choices", "midstream_error", "midstream_error_done", "truncated_stream",
@@ -33,12 +34,15 @@ FAULTS: tuple[str, ...] = ERROR_FAULTS + ANSWER_FAULTS
 FALLBACK_FAULTS = frozenset({
     "upstream_429", "upstream_429_retry_after", "shared_capacity_429", "provider_502",
     "service_503", "request_timeout_408", "no_endpoints_404", "free_variant_ended_404",
-    "data_policy_404", "moderation_403",
+    "data_policy_404", "moderation_403", "edge_timeout_524", "overloaded_529",
 })
 
 DOCS_URL = "https://openrouter.ai/docs/api-reference/errors-and-debugging"
 PRIVACY_MSG = ("No endpoints found matching your data policy ({what}). "
                "Configure: https://openrouter.ai/settings/privacy")
+IN_FLIGHT_MSG = ("This request would exceed your available credits given your current in-flight "
+                 "requests. Retry after in-flight requests settle, or add credits.")
+IN_FLIGHT_RETRY_AFTER_S = 2
 UPSTREAM_RAW = ("{model} is temporarily rate-limited upstream. Please retry shortly, or add "
                 "your own key to accumulate your rate limits: "
                 "https://openrouter.ai/settings/integrations")
@@ -165,6 +169,16 @@ def fault_error(name: str, ctx: FaultContext) -> SandboxResponse | None:
     if name == "credits_402":
         return error_response(402, "Insufficient credits. Add more using "
                               "https://openrouter.ai/credits", user_id=uid)
+    if name == "in_flight_402":
+        meta = {"reason": "in_flight_budget_exhausted", "limit_source": "openrouter_in_flight_budget"}
+        return error_response(402, IN_FLIGHT_MSG, meta, user_id=uid,
+                              headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)})
+    if name == "edge_timeout_524":
+        return error_response(524, "Request timed out. Please try again later.", user_id=uid)
+    if name == "overloaded_529":
+        meta = {"raw": "Overloaded", "provider_name": m.provider,
+                "error_type": "provider_overloaded"}
+        return error_response(529, "Provider returned error", meta, user_id=uid)
     if name == "non_json":
         return SandboxResponse(200, {"Content-Type": "text/html"}, b"<html>Bad gateway</html>")
     return None

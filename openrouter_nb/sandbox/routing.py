@@ -2,22 +2,41 @@
 
 ``openrouter/free`` picks at random (a seeded ``random.Random`` the caller owns) among free
 models that support the request's needs and pass its provider preferences; ``openrouter/auto``
-does the same among paid models; ``~…-latest`` aliases resolve to their target.
+does the same among paid models; ``~…-latest`` aliases resolve to their target. The chosen
+model's endpoints are then filtered and ordered by the provider preferences (``providers.py``).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .answers import count_images
-from .catalog import AUTO_ROUTER, FREE_ROUTER, CatalogModel, by_id, free_models, paid_models
+from .catalog import (
+    AUTO_ROUTER,
+    FREE_ROUTER,
+    CatalogModel,
+    Endpoint,
+    by_id,
+    free_models,
+    paid_models,
+)
 from .faults import DOCS_URL, privacy_404
+from .providers import (
+    ProviderPrefs,
+    affordable,
+    allowed,
+    prefs_of,
+    price_detail,
+    private_ok,
+    ranked,
+    sort_key,
+)
 from .response import SandboxResponse, error_response
 
-__all__ = ["Needs", "RoutingError", "candidates", "needs_of", "resolve"]
+__all__ = ["Needs", "RoutingError", "candidates", "needs_of", "rank_key", "resolve"]
 
 DEFAULT_MODEL = FREE_ROUTER  # when a request names no model (real service: account default)
 MAX_MODELS = 3
@@ -34,33 +53,29 @@ class RoutingError(Exception):
 
 @dataclass(frozen=True)
 class Needs:
-    """Capabilities and privacy constraints a request imposes on the serving model."""
+    """Capabilities and provider preferences a request imposes on the serving endpoint."""
 
     vision: bool = False
     tools: bool = False
     structured: bool = False
-    deny_training: bool = False
-    zdr: bool = False
-    only: frozenset[str] = frozenset()
-    ignore: frozenset[str] = frozenset()
-
-
-def _slugs(value: Any) -> frozenset[str]:
-    return frozenset(str(v).lower() for v in value) if isinstance(value, list) else frozenset()
+    provider: ProviderPrefs = field(default_factory=ProviderPrefs)
 
 
 def needs_of(body: Mapping[str, Any]) -> Needs:
-    """What the request body asks of a model (image parts, tools, response_format, provider)."""
-    prefs = body.get("provider") if isinstance(body.get("provider"), Mapping) else {}
+    """What the request body asks of a model (image parts, tools, response_format, provider).
+
+    A malformed ``provider`` object raises a request-level :class:`RoutingError` (400).
+    """
     rf = body.get("response_format")
+    try:
+        prefs = prefs_of(body.get("provider"))
+    except ValueError as exc:
+        raise RoutingError(error_response(400, str(exc)), model_level=False) from None
     return Needs(
         vision=count_images(body.get("messages") or []) > 0,
         tools=bool(body.get("tools")),
         structured=isinstance(rf, Mapping) and rf.get("type") in ("json_schema", "json_object"),
-        deny_training=prefs.get("data_collection") == "deny",
-        zdr=prefs.get("zdr") is True,
-        only=_slugs(prefs.get("only")),
-        ignore=_slugs(prefs.get("ignore")),
+        provider=prefs,
     )
 
 
@@ -92,28 +107,48 @@ def candidates(body: Mapping[str, Any]) -> list[str]:
     return ids
 
 
-def _provider_ok(m: CatalogModel, needs: Needs) -> bool:
-    names = {m.provider.lower(), m.provider_tag}
-    if needs.only and not names & needs.only:
-        return False
-    return not names & needs.ignore
-
-
 def _capable(m: CatalogModel, needs: Needs) -> bool:
     return ((m.vision or not needs.vision) and (m.tools or not needs.tools)
             and (m.structured or not needs.structured))
 
 
-def _private_ok(m: CatalogModel, needs: Needs) -> bool:
-    return not (needs.deny_training and m.data_policy == "trains") and (m.zdr or not needs.zdr)
-
-
-def _no_endpoints(message: str, model_id: str, code: str = "no_endpoints") -> RoutingError:
-    av = {"code": code, "retryable": False, "requested_models": [model_id], "docs_url": DOCS_URL}
+def _no_endpoints(message: str, model_id: str, code: str = "no_endpoints",
+                  **more: Any) -> RoutingError:
+    av = {"code": code, "retryable": False, "requested_models": [model_id], **more,
+          "docs_url": DOCS_URL}
     return RoutingError(error_response(404, message, availability=av), model_level=True)
 
 
-def _check(m: CatalogModel, requested: str, needs: Needs, user_id: str) -> None:
+def _not_allowed(model_id: str) -> RoutingError:
+    return _no_endpoints(f"No allowed providers are available for the selected model "
+                         f"({model_id}).", model_id, "constraint_filtered",
+                         excluded_by=["allowed_providers"])
+
+
+def _too_dear(model_id: str, prefs: ProviderPrefs, eps: Sequence[Endpoint]) -> RoutingError:
+    detail = price_detail(prefs, eps)
+    return _no_endpoints(f"No endpoints found for {model_id} within your price limits "
+                         f"({detail}).", model_id, "constraint_filtered",
+                         excluded_by=["max_price"],
+                         constraint={"field": "provider.max_price", "detail": detail})
+
+
+def _route(m: CatalogModel, prefs: ProviderPrefs) -> tuple[str | None, list[Endpoint]]:
+    """The endpoints of ``m`` in try order, or the first filter that left none."""
+    eps = [e for e in m.endpoints() if private_ok(e, prefs)]
+    if not eps:
+        return "privacy", []
+    eps = [e for e in eps if allowed(e, prefs)]
+    if not eps:
+        return "providers", []
+    cheap = [e for e in eps if affordable(e, prefs)]
+    if not cheap:
+        return "max_price", eps
+    eps = ranked(cheap, prefs)
+    return (None, eps) if eps else ("providers", [])
+
+
+def _check(m: CatalogModel, requested: str, needs: Needs, user_id: str) -> list[Endpoint]:
     if needs.vision and not m.vision:
         raise _no_endpoints("No endpoints found that support image input", requested,
                             "constraint_filtered")
@@ -121,16 +156,45 @@ def _check(m: CatalogModel, requested: str, needs: Needs, user_id: str) -> None:
         raise _no_endpoints("No endpoints found that support tool use. To learn more about "
                             "provider routing, visit: https://openrouter.ai/docs/provider-routing",
                             requested, "constraint_filtered")
-    if not _private_ok(m, needs):
-        raise RoutingError(privacy_404(requested, user_id, zdr=needs.zdr and not m.zdr),
-                           model_level=True)
-    if not _provider_ok(m, needs):
-        raise _no_endpoints(f"No allowed providers are available for the selected model "
-                            f"({requested}).", requested, "constraint_filtered")
+    prefs = needs.provider
+    failed, eps = _route(m, prefs)
+    if failed == "privacy":
+        zdr = prefs.zdr and not any(e.zdr for e in m.endpoints())
+        raise RoutingError(privacy_404(requested, user_id, zdr=zdr), model_level=True)
+    if failed == "max_price":
+        raise _too_dear(requested, prefs, eps)
+    if failed == "providers":
+        raise _not_allowed(requested)
+    return eps
 
 
-def resolve(model_id: str, needs: Needs, rng: random.Random, user_id: str) -> CatalogModel:
-    """The concrete model that serves ``model_id``; raises :class:`RoutingError` if none can."""
+def _pick(model_id: str, needs: Needs, rng: random.Random, user_id: str) -> CatalogModel:
+    """The router's pick: a random model among those the request's needs leave."""
+    prefs = needs.provider
+    pool_all = list(free_models() if model_id == FREE_ROUTER else paid_models())
+    pool = [m for m in pool_all
+            if _capable(m, needs) and any(allowed(e, prefs) for e in m.endpoints())]
+    if not pool:
+        raise _no_endpoints(f"No endpoints found for {model_id} that support the "
+                            "requested features.", model_id, "constraint_filtered")
+    private = [m for m in pool if any(private_ok(e, prefs) and allowed(e, prefs)
+                                      for e in m.endpoints())]
+    if not private:
+        raise RoutingError(privacy_404(model_id, user_id, zdr=prefs.zdr), model_level=True)
+    routes = {m.id: _route(m, prefs) for m in private}
+    fine = [m for m in private if routes[m.id][0] is None]
+    if not fine:
+        dear = [e for failed, eps in routes.values() if failed == "max_price" for e in eps]
+        if dear:
+            raise _too_dear(model_id, prefs, dear)
+        raise _not_allowed(model_id)
+    return rng.choice(fine)
+
+
+def resolve(model_id: str, needs: Needs, rng: random.Random,
+            user_id: str) -> list[CatalogModel]:
+    """The concrete model that serves ``model_id``, once per eligible endpoint in try order
+    (see :meth:`CatalogModel.served_by`); raises :class:`RoutingError` if none can."""
     entry = by_id(model_id)
     if entry is None:
         raise _bad_model(model_id)
@@ -139,14 +203,10 @@ def resolve(model_id: str, needs: Needs, rng: random.Random, user_id: str) -> Ca
         assert target is not None, entry.alias_target
         entry = target
     if model_id in (FREE_ROUTER, AUTO_ROUTER):
-        pool_all = list(free_models() if model_id == FREE_ROUTER else paid_models())
-        pool = [m for m in pool_all if _capable(m, needs) and _provider_ok(m, needs)]
-        if not pool:
-            raise _no_endpoints(f"No endpoints found for {model_id} that support the "
-                                "requested features.", model_id, "constraint_filtered")
-        private = [m for m in pool if _private_ok(m, needs)]
-        if not private:
-            raise RoutingError(privacy_404(model_id, user_id, zdr=needs.zdr), model_level=True)
-        return rng.choice(private)
-    _check(entry, model_id, needs, user_id)
-    return entry
+        entry = _pick(model_id, needs, rng, user_id)
+    return [entry.served_by(e) for e in _check(entry, model_id, needs, user_id)]
+
+
+def rank_key(routes: Sequence[CatalogModel], prefs: ProviderPrefs) -> float:
+    """How good a model's first endpoint is under ``provider.sort`` (smaller is better)."""
+    return sort_key(routes[0].primary, prefs.sort)
