@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -49,6 +48,7 @@ class Slot:
 
     stamp: float | None
     waited: float
+    seq: int = 0  # this tracker's running number of reserved slots (0: unpaced)
 
 
 @dataclass(frozen=True)
@@ -105,11 +105,13 @@ class QuotaTracker:
         self.clock = clock
         self.sleep = sleep
         self._day_count = day_count  # ledger-backed count of attempts since a UTC midnight
-        self._day_cache: tuple[float, float, int] | None = None  # (read at, since, count)
+        # (read at, since, count, slots reserved by then)
+        self._day_cache: tuple[float, float, int, int] | None = None
         self._lock = threading.Lock()
         self._sent: deque[float] = deque(sorted(recent_sends or []))
         self._local_day: list[float] = []
-        self._in_flight: list[float] = []  # reserved slots whose ledger row is not yet written
+        self._reserved = 0  # slots reserved so far: orders sends even when the clock ties
+        self._in_flight: dict[int, float] = {}  # seq -> stamp, until the ledger row is written
         self._minute_blocked_until = 0.0
         self._day_blocked_until = 0.0
         self._key: KeyInfo | None = None
@@ -163,7 +165,9 @@ class QuotaTracker:
                         self._local_day = [t for t in self._local_day if t >= now - 86400.0]
                     self._sent.append(now)
                     self._local_day.append(now)
-                    self._in_flight.append(now)
+                    self._reserved += 1
+                    seq = self._reserved
+                    self._in_flight[seq] = now
                     self._waiting_until = 0.0
                     break
                 self._waiting_until = free_at
@@ -172,7 +176,7 @@ class QuotaTracker:
             self.sleep(wait)
             waited += wait
         self._notify()
-        return Slot(now, waited)
+        return Slot(now, waited, seq)
 
     def settle(self, slot: Slot) -> None:
         """Re-stamp a used slot with the time its response arrived; call it once the
@@ -186,8 +190,7 @@ class QuotaTracker:
             return
         with self._lock:
             now = self.clock()
-            if slot.stamp in self._in_flight:
-                self._in_flight.remove(slot.stamp)
+            self._in_flight.pop(slot.seq, None)
             try:
                 self._sent.remove(slot.stamp)
             except ValueError:
@@ -246,11 +249,13 @@ class QuotaTracker:
         # The ledger (all kernels) is re-read at most every DAY_CACHE_S; in between, this
         # process's own sends are added, so a tight loop does not query SQLite per call.
         # A slot still in flight when the ledger was read is in neither figure: add it.
+        # Sequence numbers, not stamps, say what came after the read: a clock that ticks
+        # coarsely (or a test clock) can give a send and the read the same time.
         cache = self._day_cache
         if cache is None or cache[1] != midnight or not 0 <= now - cache[0] < DAY_CACHE_S:
-            cache = self._day_cache = (now, midnight, self._day_count(midnight))
-        after = len(self._local_day) - bisect_left(self._local_day, cache[0])  # sorted: stamped in order
-        pending = sum(1 for t in self._in_flight if midnight <= t < cache[0])
+            cache = self._day_cache = (now, midnight, self._day_count(midnight), self._reserved)
+        after = self._reserved - cache[3]
+        pending = sum(1 for seq, t in self._in_flight.items() if seq <= cache[3] and t >= midnight)
         return cache[2] + after + pending
 
     # -- snapshot ---------------------------------------------------------------------------------

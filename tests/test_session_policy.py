@@ -118,6 +118,17 @@ def test_a_lagging_key_count_never_lowers_the_meter(make_session: Callable[..., 
     assert session.key_info().daily_used == 2
 
 
+def test_the_day_count_is_exact_when_the_clock_does_not_move(
+        make_session: Callable[..., Session], clock: FakeClock) -> None:
+    """A coarse clock (Windows ticks every ~16 ms) can stamp a send and the next reading
+    alike: each send must still count once."""
+    session = make_session(clock=clock, sleep=clock.sleep)
+    for expected in (1, 2, 3):
+        clock.now += 5  # the ledger's count is read again, at the same time as the send
+        session.ask(f"call {expected}", MODEL)
+        assert session.quota.state().day_used == expected
+
+
 @pytest.mark.parametrize("fault", ["auth", "credits_402", "moderation_403"])
 def test_not_retryable_kinds_stop_at_once(fault: str, make_session: Callable[..., Session],
                                           clock: FakeClock) -> None:
