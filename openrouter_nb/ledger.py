@@ -286,18 +286,23 @@ class Ledger:
         # ``time`` is rebuilt from the float ``epoch``: parsing ISO strings costs far more.
         sources = list(dict.fromkeys("epoch" if name == "time" else name for name in wanted))
         blocks: list[Block] = []
-        self._conn.execute("BEGIN")  # one snapshot of the manifest and the rows
-        try:
-            if after == 0:  # the whole table: chunk files for what they hold
-                chunks = self._manifest()
-                try:
-                    blocks = [self._read_chunk(chunk, sources) for chunk in chunks]
-                    after = chunks[-1].last_id if chunks else 0
-                except (OSError, ChunkError):
-                    self._damaged, blocks = True, []  # read it all here; the copy is redone
-            tail = self._sqlite_block(after=after)
-        finally:
-            self._conn.execute("COMMIT")
+        start = after
+        for last_try in (False, True):
+            self._conn.execute("BEGIN")  # one snapshot of the manifest and the rows
+            try:
+                if start == 0:  # the whole table: chunk files for what they hold
+                    chunks = self._manifest()
+                    try:
+                        blocks = [self._read_chunk(chunk, sources) for chunk in chunks]
+                        after = chunks[-1].last_id if chunks else 0
+                    except (OSError, ChunkError):
+                        if not last_try:  # another kernel may have merged it away just now
+                            continue
+                        self._damaged, blocks = True, []  # read it all; the copy is redone
+                tail = self._sqlite_block(after=after)
+                break
+            finally:
+                self._conn.execute("COMMIT")
         block = concat_blocks([*blocks, _select(tail, sources)]) \
             if any(len(part) for part in blocks) else _select(tail, sources)
         last = int(block.ids[-1]) if len(block) else after
@@ -371,7 +376,10 @@ class Ledger:
             _log.warning("ledger: rows stay in SQLite only, the columnar copy failed: %s", exc)
             return
         for name in obsolete:
-            (self.columns_dir / name).unlink(missing_ok=True)
+            try:
+                (self.columns_dir / name).unlink(missing_ok=True)
+            except OSError:  # open in a reader on Windows: swept by a later copy
+                pass
 
     def _copy_locked(self, uncopied: tuple[int, Block] | None) -> list[str]:
         """The copy, inside a write transaction; returns the files no longer listed."""

@@ -213,3 +213,24 @@ def test_kernels_appending_together_share_one_consistent_copy(tmp_path: Path) ->
     assert len(frame) == 300 and frame["call_id"].is_unique
     pd.testing.assert_frame_equal(frame, sqlite_frame(ledger))
     assert np.array_equal(frame["latency_s"].to_numpy(), sqlite_frame(ledger)["latency_s"].to_numpy())
+
+
+def test_a_chunk_merged_away_while_reading_is_not_damage(
+        tmp_path: Path, small_chunks: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another kernel may merge (and delete) a chunk between our manifest read and our file
+    read: read again with the new manifest, without rebuilding the copy."""
+    Ledger(tmp_path / "l.sqlite").record_many(row(n) for n in range(24))
+    reader = Ledger(tmp_path / "l.sqlite")
+    before = manifest(reader)
+    original, failures = Ledger._read_chunk, []
+
+    def vanishing_once(self: Ledger, chunk, names):
+        if not failures:
+            failures.append(chunk.file)
+            raise FileNotFoundError(chunk.file)
+        return original(self, chunk, names)
+
+    monkeypatch.setattr(Ledger, "_read_chunk", vanishing_once)
+    frame = reader.dataframe(columns="all")
+    assert failures and not reader._damaged and manifest(reader) == before
+    pd.testing.assert_frame_equal(frame, sqlite_frame(reader))
