@@ -281,8 +281,9 @@ class Session:
                 decision = policy.decide(error, retries_used=retries_used,
                                          has_fallback=index + 1 < len(chain), now=self.clock())
                 if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
-                        and len(chain) == 1 and error.reason != "data_policy":
-                    # (the catalog cannot tell which models a data policy allows)
+                        and len(chain) == 1 and error.reason not in ("data_policy",
+                                                                     "provider_preferences"):
+                    # (the catalog cannot tell which models a data policy or preferences allow)
                     self._suggest_alternatives(error, current)
                 self.recorder.failed(error, row, mode=self.mode, wait_s=waited)
                 self.quota.settle(slot)

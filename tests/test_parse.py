@@ -165,6 +165,20 @@ def test_data_policy_404_is_explained() -> None:
     assert "data policy" in error.message and "data_collection" in error.message
 
 
+def test_a_404_from_provider_preferences_names_them() -> None:
+    body = {"error": {"code": 404, "message": "No endpoints found for a/b within your price "
+                      "limits.", "availability": {
+                          "code": "constraint_filtered", "retryable": False,
+                          "requested_models": ["a/b"], "excluded_by": ["max_price"],
+                          "constraint": {"field": "provider.max_price", "detail": "prompt <= 0.01"}}}}
+    error = error_from_body(body, http_status=404, headers={}, model="a/b")
+    assert error.kind == "model_unavailable" and error.reason == "provider_preferences"
+    assert "provider preferences (max_price)" in error.message and "Loosen" in error.message
+    privacy = {"error": {"code": 404, "message": "No endpoints found.", "availability": {
+        "code": "constraint_filtered", "excluded_by": ["data_policy:zdr"]}}}
+    assert error_from_body(privacy, http_status=404, headers={}).reason == "data_policy"
+
+
 def test_error_inside_http_200_is_raised_before_choices() -> None:
     body = {"error": {"message": "Provider returned error", "code": 429,
                       "metadata": {"raw": "Too Many Requests", "provider_name": "Hyperbolic"}},

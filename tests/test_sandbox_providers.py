@@ -248,6 +248,8 @@ def test_session_reports_the_chosen_provider_and_explains_max_price(
     with pytest.raises(orn.ModelUnavailableError) as info:
         session.ask("hi", LLAMA, provider={"max_price": {"prompt": 0.01}})
     assert "max_price" in info.value.message and info.value.http_status == 404
+    assert info.value.reason == "provider_preferences"
+    assert "Free alternatives" not in info.value.message  # a price cap is not a free-model problem
 
 
 def test_preferences_and_outages_over_loopback(server: SandboxServer) -> None:

@@ -132,6 +132,10 @@ def _status_of(error: Mapping[str, Any], http_status: int) -> int:
     return http_status
 
 
+#: ``availability.excluded_by`` entries that come from the request's ``provider`` object.
+_PREFERENCE_CONSTRAINTS = ("max_price", "allowed_providers", "quantization", "require_parameters")
+
+
 def _in_flight(metadata: Mapping[str, Any]) -> bool:
     """A 402 from the in-flight spending budget (transient), not an empty balance."""
     return (metadata.get("reason") == "in_flight_budget_exhausted"
@@ -220,7 +224,10 @@ def error_from_body(
         )
     if status == 404:
         text = message + " " + raw_text
-        if availability_code == "privacy_restricted" or "data policy" in text.lower():
+        excluded = [str(name) for name in availability.get("excluded_by") or []] \
+            if isinstance(availability, Mapping) else []
+        if availability_code == "privacy_restricted" or "data policy" in text.lower() or any(
+                name.startswith("data_policy") for name in excluded):
             return _unavailable(
                 "data_policy",
                 f"No provider of this model{where} matches your data policy: the privacy settings "
@@ -235,8 +242,17 @@ def error_from_body(
                 "(%openrouter models --free) or use openrouter/free.",
                 **common,
             )
+        preferences = [name for name in excluded if name in _PREFERENCE_CONSTRAINTS]
+        if preferences:
+            return _unavailable(
+                "provider_preferences",
+                f"No endpoint of this model{where} meets your provider preferences "
+                f"({', '.join(preferences)}): {_snippet(message)} Loosen them (provider "
+                "max_price, only, ignore, order, allow_fallbacks) or pick another model.",
+                **common,
+            )
         return _unavailable(
-                "no_endpoints",
+            "no_endpoints",
             f"No provider is serving this model right now{where}: {_snippet(message)} Pick another "
             "model (%openrouter models --free) or use openrouter/free.",
             **common,
