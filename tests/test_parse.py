@@ -173,7 +173,7 @@ def test_a_404_from_provider_preferences_names_them() -> None:
                           "constraint": {"field": "provider.max_price", "detail": "prompt <= 0.01"}}}}
     error = error_from_body(body, http_status=404, headers={}, model="a/b")
     assert error.kind == "model_unavailable" and error.reason == "provider_preferences"
-    assert "provider preferences (max_price)" in error.message and "Loosen" in error.message
+    assert "provider preferences (max_price): prompt <= 0.01. Loosen" in error.message
     privacy = {"error": {"code": 404, "message": "No endpoints found.", "availability": {
         "code": "constraint_filtered", "excluded_by": ["data_policy:zdr"]}}}
     assert error_from_body(privacy, http_status=404, headers={}).reason == "data_policy"

@@ -244,11 +244,14 @@ def error_from_body(
             )
         preferences = [name for name in excluded if name in _PREFERENCE_CONSTRAINTS]
         if preferences:
+            constraint = availability.get("constraint") or {}
+            detail = constraint.get("detail") if isinstance(constraint, Mapping) else None
+            said = f"{_snippet(str(detail)).rstrip('.')}." if detail else _snippet(message)
             return _unavailable(
                 "provider_preferences",
                 f"No endpoint of this model{where} meets your provider preferences "
-                f"({', '.join(preferences)}): {_snippet(message)} Loosen them (provider "
-                "max_price, only, ignore, order, allow_fallbacks) or pick another model.",
+                f"({', '.join(preferences)}): {said} Loosen them (provider max_price, only, "
+                "ignore, order, allow_fallbacks) or pick another model.",
                 **common,
             )
         return _unavailable(
