@@ -21,7 +21,7 @@ from openrouter_nb.session import Session
 
 FLAKY = "deepseek/deepseek-chat-v3.1:free"  # supports JSON, breaks it now and then
 STRUCTURED = "google/gemma-3-27b-it:free"               # structured outputs in the sandbox
-PROSE_ONLY = "meta-llama/llama-3.3-70b-instruct:free"   # no structured outputs
+PROSE_ONLY = "meta-llama/llama-3.3-70b-instruct:free"   # no structured outputs: schema in prompt
 CITY_SCHEMA = {"type": "object",
                "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
                "required": ["city", "population"]}
@@ -109,19 +109,28 @@ def test_schema_reask_status_line(ip: InteractiveShell, session: Session,
     assert f"{reply.attempts} attempts · valid JSON" in recorder.bundles[-1]["text/plain"]
 
 
-def test_schema_unsupported_model_ends_in_invalid_output(ip: InteractiveShell,
-                                                         session: Session) -> None:
-    cap = ask(ip, "Largest city of Norway?", f"--schema City -m {PROSE_ONLY} --retries 2 --out r")
-    (output,) = cap.outputs
-    plain = output.data["text/plain"]
-    assert plain.startswith("OpenRouter error (invalid_output): The answer did not match the "
-                            "schema after 3 tries")
-    assert "3 attempts" in plain and "OpenRouter error: invalid_output" in output.data["text/html"]
-    assert "r" not in ip.user_ns
-    assert "Traceback" not in cap.stdout + cap.stderr and not cap.stderr
+def test_schema_unsupported_model_follows_the_prompt_only_sometimes(
+        ip: InteractiveShell, session: Session) -> None:
+    """Without response_format the schema rides in the prompt: the model tries (JSON in a
+    fence or after a lead-in is still found) and sometimes fails, which ends cleanly."""
+    outcomes: dict[str, str] = {}
+    for country in ("Norway", "Japan", "Chile", "Kenya", "Peru", "Spain", "Italy", "Ghana"):
+        cap = ask(ip, f"Largest city of {country}?", f"--schema City -m {PROSE_ONLY} "
+                  "--retries 0 --out r")
+        assert "Traceback" not in cap.stdout + cap.stderr and not cap.stderr
+        assert "response_format" not in session.sandbox.requests[-1].json
+        assert "JSON Schema" in session.sandbox.requests[-1].json["messages"][-1]["content"]
+        if "r" in ip.user_ns:
+            outcomes.setdefault("valid", country)
+            assert ip.user_ns.pop("r").validated is True
+        else:
+            (output,) = cap.outputs
+            assert output.data["text/plain"].startswith(
+                "OpenRouter error (invalid_output): The answer did not match the schema after 1 try")
+            outcomes.setdefault("invalid", country)
+    assert set(outcomes) == {"valid", "invalid"}, outcomes
     rows = [r for r in session.ledger.rows() if r["requested_model"] == PROSE_ONLY]
-    assert len(rows) == 3 and [r["validated"] for r in rows] == [False, False, False]
-    assert "response_format" not in session.sandbox.requests[-1].json
+    assert {r["validated"] for r in rows} == {True, False}
 
 
 def test_schema_missing_name(ip: InteractiveShell, session: Session) -> None:

@@ -10,7 +10,7 @@ import httpx
 import jsonschema
 import pytest
 
-from openrouter_nb.sandbox import Sandbox, SandboxTransport, sandbox_key
+from openrouter_nb.sandbox import Sandbox, SandboxTransport, answers, sandbox_key
 from openrouter_nb.sandbox.answers import sample_from_schema
 
 SCHEMA: dict[str, Any] = {
@@ -80,3 +80,13 @@ def test_json_object_mode() -> None:
     data = json.loads(client.post("/chat/completions", json=body).json()
                       ["choices"][0]["message"]["content"])
     assert data["simulated"] is True and "owls" in data["topic"]
+
+
+def test_a_schema_in_the_prompt_is_found_and_followed_as_chat_models_do() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    prompt = "Count.\n\nReply with JSON only, matching this JSON Schema:\n" + json.dumps(schema)
+    assert answers.schema_in_prompt([{"role": "user", "content": prompt}]) == schema
+    assert answers.schema_in_prompt([{"role": "user", "content": "a JSON Schema: {broken"}]) is None
+    assert answers.schema_in_prompt([{"role": "user", "content": "plain {\"n\": 1}"}]) is None
+    shapes = {answers.chat_json({"n": 1}, random.Random(seed)).split("{")[0] for seed in range(30)}
+    assert shapes == {"", "```json\n", "Here is the JSON you asked for:\n\n"}

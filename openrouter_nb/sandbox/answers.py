@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["answer_text", "break_json", "count_images", "digest", "json_answer",
-           "prompt_tokens", "sample_from_schema", "tokenize", "topic_of", "user_text"]
+__all__ = ["answer_text", "break_json", "chat_json", "count_images", "digest", "json_answer",
+           "prompt_tokens", "sample_from_schema", "schema_in_prompt", "tokenize", "topic_of",
+           "user_text"]
 
 _SENTENCES = (
     "In short, the key idea is to start from the basics and build up step by step.",
@@ -179,6 +180,30 @@ def json_answer(response_format: Mapping[str, Any], model: str, topic: str,
             return sample_from_schema(schema, rng, topic)
     return {"topic": topic, "answer": f"[sandbox] simulated JSON answer from {model}",
             "simulated": True}
+
+
+def schema_in_prompt(messages: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The JSON Schema written into the last user message ("... JSON Schema: {...}"), if any:
+    what a client does for a model without ``response_format`` support."""
+    text = user_text(messages)
+    at = text.lower().rfind("json schema")
+    start = text.find("{", at) if at != -1 else -1
+    if start == -1:
+        return None
+    try:
+        schema, _end = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return schema if isinstance(schema, dict) and ("properties" in schema or "type" in schema) \
+        else None
+
+
+def chat_json(value: Any, rng: random.Random) -> str:
+    """``value`` as a chat model writes JSON it was asked for in the prompt: bare, in a code
+    fence, or after a lead-in sentence (whatever the prompt said about fences)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return rng.choice((text, "```json\n" + text + "\n```",
+                       "Here is the JSON you asked for:\n\n" + text))
 
 
 def break_json(value: Any, schema: Mapping[str, Any] | None, rng: random.Random) -> str:

@@ -221,6 +221,13 @@ def _make_answer(sb: Sandbox, model: CatalogModel, routed: bool, body: Mapping[s
         text = (json.dumps(value, ensure_ascii=False) if rel.random() <= reliability
                 else answers.break_json(value, schema, rel))
         tokens = answers.tokenize(text)
+    elif forced is None and (schema := answers.schema_in_prompt(messages)) is not None:
+        # A schema in the prompt: a model tries to follow it, less reliably than with
+        # response_format, and writes JSON as chat models do (fences, a lead-in).
+        value = answers.sample_from_schema(schema, rng, topic)
+        text = (answers.chat_json(value, rel) if rel.random() <= model.reliability / 2
+                else answers.break_json(value, schema, rel))
+        tokens = answers.tokenize(text)
     else:
         tokens = answers.answer_text(model.id, messages, rng,
                                      int(forced) if forced is not None else None)
