@@ -373,6 +373,7 @@ class Ledger:
                     self._conn.execute("ROLLBACK")
                     raise
         except (OSError, sqlite3.Error, ValueError) as exc:
+            self._damaged = False  # not again on every frame: the next cold load retries
             _log.warning("ledger: rows stay in SQLite only, the columnar copy failed: %s", exc)
             return
         for name in obsolete:
@@ -392,8 +393,6 @@ class Ledger:
             # A file gone, damaged or out of sequence: copy everything again, once.
             self._conn.execute("DELETE FROM column_chunks")
             chunks = []
-            if uncopied is not None and uncopied[0] != 0:
-                uncopied = None
         covered = chunks[-1].last_id if chunks else 0
         if uncopied is not None and uncopied[0] == covered and len(uncopied[1]):
             tail = uncopied[1]

@@ -234,3 +234,21 @@ def test_a_chunk_merged_away_while_reading_is_not_damage(
     frame = reader.dataframe(columns="all")
     assert failures and not reader._damaged and manifest(reader) == before
     pd.testing.assert_frame_equal(frame, sqlite_frame(reader))
+
+
+def test_a_failing_rebuild_is_not_retried_on_every_frame(
+        tmp_path: Path, small_chunks: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.record_many(row(n) for n in range(20))
+    for path in ledger.columns_dir.iterdir():
+        path.unlink()
+    ledger.columns_dir.rmdir()
+    ledger.columns_dir.write_text("not a folder")  # the copy cannot be written again
+    fresh = Ledger(tmp_path / "l.sqlite")
+    copies: list[int] = []
+    original = Ledger._copy_to_chunks
+    monkeypatch.setattr(Ledger, "_copy_to_chunks",
+                        lambda self, *a: (copies.append(1), original(self, *a))[1])
+    assert len(fresh.dataframe()) == 20 and copies == [1]
+    fresh.record(**row(20))
+    assert len(fresh.dataframe()) == 21 and copies == [1]  # a warm frame does not retry
