@@ -109,10 +109,11 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
     return array
 
 
-def _infer(objects: np.ndarray) -> str:
+def _is_text(objects: np.ndarray) -> bool:
+    """Only strings and NULLs (an empty or all-NULL column counts as text)."""
     import pandas as pd
 
-    return str(pd.api.types.infer_dtype(objects, skipna=True))
+    return pd.api.types.infer_dtype(objects, skipna=True) in ("string", "empty")
 
 
 def concat_blocks(blocks: Sequence[Block]) -> Block:
@@ -186,7 +187,7 @@ def _pieces(block: Block) -> list[bytes]:
                 "kind": kind, "values": put(column.values.astype(dtype).tobytes()),
                 "mask": put(column.mask.astype(np.uint8).tobytes()),
             }
-        elif _infer(column) in ("string", "empty"):
+        elif _is_text(column):
             codes, uniques = pd.factorize(column, use_na_sentinel=True)
             header["columns"][name] = {
                 "kind": "text", "codes": put(codes.astype("<i4").tobytes()),
@@ -310,8 +311,7 @@ def to_frame(block: Block, wanted: Sequence[str], *, kinds: dict[str, str],
                 values = column.values.copy()
                 values[column.mask] = float("nan")
                 data[name] = values
-        elif kinds.get(name, "TEXT") in ("INTEGER", "REAL") or _infer(column) not in (
-                "string", "empty"):
+        elif kinds.get(name, "TEXT") in ("INTEGER", "REAL") or not _is_text(column):
             data[name] = pd.array(column, dtype=object)  # values SQLite kept as they came
         else:
             data[name] = pd.array(column, dtype=text_dtype())
