@@ -16,15 +16,16 @@ pandas and numpy are imported only when a frame is built or rows are copied.
 from __future__ import annotations
 
 import logging
+import random
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -32,9 +33,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .columnar import Block
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Rows left only in SQLite before they are copied into a chunk file.
 CHUNK_ROWS = 4096
+#: How long a kernel waits, in all, for others that hold the file's locks.
+OPEN_TIMEOUT_S = 30.0
 
 #: The columns DESIGN.md promises, in order, then our extras.
 CORE_COLUMNS: tuple[str, ...] = (
@@ -71,6 +75,34 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Another connection holds a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, any variant)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retry_while_busy(step: Callable[[], _T], timeout_s: float | None = None) -> _T:
+    """``step()``, run again with a growing, jittered pause while another kernel holds a lock.
+
+    SQLite does not apply the busy timeout to every lock: switching a new file to WAL mode
+    and reading it while another connection does so fail at once with ``database is
+    locked``. Gives up after ``timeout_s`` (default ``OPEN_TIMEOUT_S``) in all.
+    """
+    deadline = time.monotonic() + (OPEN_TIMEOUT_S if timeout_s is None else timeout_s)
+    pause = 0.002
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * random.uniform(0.5, 1.5))
+        pause = min(pause * 2, 0.25)
+
+
 def new_call_id() -> str:
     """A short, unique id that groups the attempts of one call."""
     return uuid.uuid4().hex[:12]
@@ -93,9 +125,13 @@ class Ledger:
         self._lock = threading.Lock()
         self._frames: dict[tuple[str, ...], tuple[int, pd.DataFrame]] = {}
         self._conn = sqlite3.connect(
-            str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None
+            str(self.path), timeout=OPEN_TIMEOUT_S, check_same_thread=False, isolation_level=None
         )
-        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(OPEN_TIMEOUT_S * 1000)}")
+        _retry_while_busy(self._first_use)
+
+    def _first_use(self) -> None:
+        """WAL mode, then the schema: safe to run again after a ``database is locked``."""
         self._conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode survives a killed process; only a power cut may lose the tail.
         self._conn.execute("PRAGMA synchronous = NORMAL")
