@@ -234,8 +234,8 @@ def test_sse_comments_are_ignored_and_usage_read_from_any_chunk() -> None:
              f"data: {_chunk('lo', 'stop', usage=USAGE)}",
              "", "data: [DONE]", ""]
     acc = StreamAccumulator(requested_model="openrouter/free", started=0.0, clock=lambda: 1.0)
-    deltas = [acc.feed(data) for data in iter_sse_data(lines)]
-    assert deltas == ["Hel", "lo", ""]
+    deltas = [[(d.kind, d.text) for d in acc.feed(data)] for data in iter_sse_data(lines)]
+    assert deltas == [[("text", "Hel")], [("text", "lo")], []]
     result = acc.result()
     assert result.text == "Hello" and result.usage is not None and result.usage.total_tokens == 5
     assert result.model == "m/x:free" and result.provider == "Meta"

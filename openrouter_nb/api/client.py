@@ -131,17 +131,17 @@ class OpenRouterClient:
                                          latency_s=time.perf_counter() - started,
                                          requested_model=model)
                     return replace(result, server=response.headers.get("server"))
-                server = response.headers.get("server")
+                accumulator.server = response.headers.get("server")
                 for data in iter_sse_data(response.iter_lines()):
-                    text = accumulator.feed(data)
-                    if text and on_delta is not None:
-                        on_delta(StreamDelta(text, accumulator.model, accumulator.provider))
+                    for delta in accumulator.feed(data):
+                        if on_delta is not None:
+                            on_delta(delta)
                     if accumulator.done:
                         break
         except OpenRouterError as error:
             error.partial_text = error.partial_text or accumulator.text
             raise
-        return replace(accumulator.result(), server=server)
+        return accumulator.result()
 
     # -- other endpoints ------------------------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -209,9 +209,9 @@ class _TransportErrors:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
+                 tb: object) -> None:
         if exc is None or not isinstance(exc, httpx.HTTPError):
-            return False
+            return
         error = self._translate(exc)
         error.__cause__ = None
         error.__suppress_context__ = True

@@ -18,6 +18,7 @@ OpenRouterError
  ├── RequestTimeout .............. timeout
  ├── NetworkError ................ network
  ├── MidStreamError .............. midstream_error
+ ├── TruncatedError .............. truncated  (no text before max_tokens: not retried)
  ├── InvalidOutputError .......... invalid_output
  ├── BudgetExceeded .............. budget
  ├── SensitiveInputBlocked ....... blocked_sensitive
@@ -28,7 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .types import ChatResult
 
 __all__ = [
     "ERROR_KINDS",
@@ -51,6 +55,7 @@ __all__ = [
     "ReplayMiss",
     "RequestTimeout",
     "SensitiveInputBlocked",
+    "TruncatedError",
     "UpstreamRateLimit",
     "error_class_for",
 ]
@@ -177,6 +182,15 @@ class MidStreamError(OpenRouterError):
     retryable = True
 
 
+class TruncatedError(OpenRouterError):
+    """The answer reached ``max_tokens`` before any text (a reasoning model spent them all
+    thinking). Not retryable: the same request stops at the same place. ``result`` holds
+    what came back (usage, reasoning, finish reasons); ``partial_text`` is the reasoning."""
+
+    kind = "truncated"
+    result: ChatResult | None = None
+
+
 class InvalidOutputError(OpenRouterError):
     kind = "invalid_output"
 
@@ -208,6 +222,7 @@ _CLASSES: tuple[type[OpenRouterError], ...] = (
     RequestTimeout,
     NetworkError,
     MidStreamError,
+    TruncatedError,
     InvalidOutputError,
     BudgetExceeded,
     SensitiveInputBlocked,

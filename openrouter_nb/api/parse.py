@@ -4,12 +4,17 @@ What the real service does, and this module handles (see reference/openrouter-ap
 errors with HTTP 200 (a body holding only ``error``, or ``choices[0].finish_reason ==
 "error"``), errors mid-stream, whitespace before the JSON, ``X-RateLimit-*`` in the
 headers *and* in ``error.metadata.headers`` with the reset in epoch milliseconds, and
-three kinds of 429 that need three different reactions.
+three kinds of 429 that need three different reactions. An answer without text is
+settled in one place (``settle``): cut at ``max_tokens`` it is a ``TruncatedError``, with only
+reasoning it is an answer, with nothing at all a retryable empty-answer ``ProviderError``.
+
+Whatever the body holds, the only exceptions raised are ``OpenRouterError`` subclasses: a
+field of the wrong type or an absurd number is read as unknown.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -17,6 +22,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._text import shorten
+from ._json import MAX_INT, as_float, as_str, dicts, dumps, load_json
+from .assistant import content_text, reasoning_of, tool_calls_of
 from .errors import (
     AuthError,
     BadRequestError,
@@ -30,6 +37,7 @@ from .errors import (
     ProviderError,
     RateLimitInfo,
     RequestTimeout,
+    TruncatedError,
     UpstreamRateLimit,
 )
 from .types import ChatResult, Usage
@@ -41,11 +49,6 @@ def _snippet(text: str) -> str:
     return shorten(text, _SNIPPET)
 
 
-def load_json(text: str) -> Any:
-    """``json.loads`` that tolerates the blank lines OpenRouter sometimes sends first."""
-    return json.loads(text.strip())
-
-
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     lowered = name.lower()
     for key, value in headers.items():
@@ -54,11 +57,24 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _to_int(value: Any) -> int | None:
+#: Resets and dates beyond this (the year 3000) are not believed.
+_LATEST_EPOCH_S = 32_503_680_000.0
+
+
+def _to_float(value: Any) -> float | None:
+    """A finite number from a header or metadata value, else ``None``."""
+    if isinstance(value, bool):
+        return None
     try:
-        return int(float(value))
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def _to_int(value: Any) -> int | None:
+    number = _to_float(value)
+    return int(number) if number is not None and abs(number) <= MAX_INT else None
 
 
 def rate_limit_info(headers: Mapping[str, str], metadata: Mapping[str, Any]) -> RateLimitInfo | None:
@@ -77,6 +93,8 @@ def rate_limit_info(headers: Mapping[str, str], metadata: Mapping[str, Any]) -> 
         if reset is not None:
             # OpenRouter sends epoch milliseconds; accept seconds from look-alike servers.
             reset_s = reset / 1000.0 if reset > 100_000_000_000 else float(reset)
+            if not 0 <= reset_s <= _LATEST_EPOCH_S:
+                reset_s = None
         return RateLimitInfo(limit=limit, remaining=remaining, reset_epoch_s=reset_s)
     return None
 
@@ -87,22 +105,28 @@ def retry_after_seconds(
     """``Retry-After`` (seconds or an HTTP date), else ``metadata.retry_after_seconds``."""
     value = _header(headers, "Retry-After")
     if value is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
+        seconds = _to_float(value)
+        if seconds is None:
+            when = _http_date(value)
             if when is not None:
-                return max(0.0, when.timestamp() - (time.time() if now is None else now))
-    for source in (metadata, metadata.get("availability") or {}):
+                return max(0.0, when - (time.time() if now is None else now))
+        else:
+            return max(0.0, seconds)
+    for source in (metadata, metadata.get("availability")):
         if isinstance(source, Mapping):
             for name in ("retry_after_seconds", "retry_after"):
-                seconds = source.get(name)
-                if isinstance(seconds, (int, float)):
-                    return max(0.0, float(seconds))
+                number = as_float(source.get(name))
+                if number is not None:
+                    return max(0.0, number)
     return None
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP date as epoch seconds, or ``None`` for anything else."""
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _clock_utc(epoch_s: float) -> str:
@@ -124,12 +148,17 @@ def _metadata(error: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _status_of(error: Mapping[str, Any], http_status: int) -> int:
-    code = error.get("code")
-    if isinstance(code, int) and 100 <= code <= 599:
-        return code
-    if isinstance(error.get("http_status"), int):
-        return int(error["http_status"])
+    for value in (error.get("code"), error.get("http_status")):
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return value
     return http_status
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names from a JSON array (or a lone string); ``[]`` for anything else."""
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 #: ``availability.excluded_by`` entries that come from the request's ``provider`` object.
@@ -165,7 +194,7 @@ def error_from_body(
     metadata = _metadata(error)
     provider = metadata.get("provider_name") if isinstance(metadata.get("provider_name"), str) else None
     raw = metadata.get("raw")
-    raw_text = raw if isinstance(raw, str) else (json.dumps(raw) if raw is not None else "")
+    raw_text = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
     availability = metadata.get("availability") or {}
     availability_code = availability.get("code") if isinstance(availability, Mapping) else None
     limits = rate_limit_info(headers, metadata)
@@ -205,7 +234,7 @@ def error_from_body(
         if metadata.get("reasons") or metadata.get("flagged_input") is not None or (
             metadata.get("error_type") == "content_policy_violation"
         ):
-            reasons = ", ".join(str(r) for r in metadata.get("reasons") or []) or "policy"
+            reasons = ", ".join(_names(metadata.get("reasons"))) or "policy"
             return ModerationError(
                 f"The prompt was flagged by moderation{where} ({reasons}). Rephrase it, or pick a "
                 "model without moderation.",
@@ -224,7 +253,7 @@ def error_from_body(
         )
     if status == 404:
         text = message + " " + raw_text
-        excluded = [str(name) for name in availability.get("excluded_by") or []] \
+        excluded = _names(availability.get("excluded_by")) \
             if isinstance(availability, Mapping) else []
         if availability_code == "privacy_restricted" or "data policy" in text.lower() or any(
                 name.startswith("data_policy") for name in excluded):
@@ -376,6 +405,44 @@ def _empty_answer(model: Any, provider: Any, http_status: int) -> ProviderError:
     )
 
 
+def _truncated(result: ChatResult, model: str | None, http_status: int) -> TruncatedError:
+    usage = result.usage
+    where = f" ({model})" if model else ""
+    if result.reasoning or result.reasoning_details:
+        reasoning = usage.reasoning_tokens if usage else None
+        figure = (f" ({reasoning:,} reasoning tokens)" if reasoning else
+                  f" ({usage.completion_tokens:,} tokens)" if usage and usage.completion_tokens
+                  else "")
+        message = f"The model{where} spent all of its tokens thinking{figure} and wrote no answer."
+    else:
+        spent = usage.completion_tokens if usage else None
+        figure = f" ({spent:,} tokens)" if spent else ""
+        message = f"The model{where} reached its token limit{figure} before writing any answer."
+    error = TruncatedError(message, http_status=http_status, model=model,
+                           provider=result.provider)
+    error.result = result
+    error.partial_text = result.reasoning or ""
+    return error
+
+
+def settle(result: ChatResult, *, http_status: int, requested_model: str | None) -> ChatResult:
+    """``result`` when it is an answer; the error it stands for when it has no text.
+
+    Tool calls or text: an answer (a cut at ``max_tokens`` is the caller's to mention). No
+    text and ``finish_reason: "length"``: ``TruncatedError`` (not retried: the same request
+    stops at the same place). Only reasoning: an answer with empty ``text``. Nothing: the
+    retryable empty-answer ``ProviderError``.
+    """
+    if result.text or result.tool_calls:
+        return result
+    model = result.model or requested_model
+    if result.finish_reason == "length":
+        raise _truncated(result, model, http_status)
+    if result.reasoning:
+        return result
+    raise _empty_answer(model, result.provider, http_status)
+
+
 def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], latency_s: float,
                 requested_model: str | None = None) -> ChatResult:
     """Parse a non-streaming chat completion, raising for errors hidden in a 200."""
@@ -384,7 +451,7 @@ def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], late
             f"OpenRouter answered with JSON that is not an object (HTTP {http_status}). Retry.",
             http_status=http_status, model=requested_model,
         )
-    served = body.get("model") if isinstance(body.get("model"), str) else None
+    served = as_str(body.get("model"))
     if isinstance(body.get("error"), Mapping):
         raise error_from_body(body, http_status=http_status, headers=headers,
                               model=served or requested_model)
@@ -397,20 +464,24 @@ def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], late
     choice = choices[0]
     if choice.get("finish_reason") == "error" or isinstance(choice.get("error"), Mapping):
         raise _choice_error(choice, body, http_status, headers, served or requested_model)
-    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
-    content = message.get("content")
-    if not content and not message.get("tool_calls"):
-        raise _empty_answer(served or requested_model, body.get("provider"), http_status)
-    return ChatResult(
-        text=content if isinstance(content, str) else "",
+    message = choice.get("message")
+    message = message if isinstance(message, Mapping) else {}
+    result = ChatResult(
+        text=content_text(message.get("content")),
         model=served,
-        provider=body.get("provider") if isinstance(body.get("provider"), str) else None,
-        generation_id=body.get("id") if isinstance(body.get("id"), str) else None,
-        finish_reason=choice.get("finish_reason"),
+        provider=as_str(body.get("provider")),
+        generation_id=as_str(body.get("id")),
+        finish_reason=as_str(choice.get("finish_reason")),
         usage=Usage.from_json(body.get("usage")),
         latency_s=latency_s,
         raw=dict(body),
+        reasoning=reasoning_of(message),
+        reasoning_details=dicts(message.get("reasoning_details")),
+        native_finish_reason=as_str(choice.get("native_finish_reason")),
+        annotations=dicts(message.get("annotations")),
+        tool_calls=tool_calls_of(message.get("tool_calls")),
     )
+    return settle(result, http_status=http_status, requested_model=requested_model)
 
 
 __all__ = [
@@ -419,4 +490,5 @@ __all__ = [
     "load_json",
     "rate_limit_info",
     "retry_after_seconds",
+    "settle",
 ]
