@@ -137,6 +137,19 @@ def _empty(r: httpx.Response) -> None:
     assert r.json()["choices"][0]["message"]["content"] == ""
 
 
+def _reasoning_only(r: httpx.Response) -> None:
+    assert r.status_code == 200
+    choice = r.json()["choices"][0]
+    message = choice["message"]
+    assert message["content"] == "" and choice["finish_reason"] == "stop"
+    assert message["reasoning"].startswith(f"[sandbox] Simulated answer from {MODEL}")
+    assert message["reasoning_details"] == [{"type": "reasoning.text",
+                                             "text": message["reasoning"],
+                                             "format": "unknown", "index": 0}]
+    usage = r.json()["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == usage["completion_tokens"]
+
+
 UPSTREAM = "temporarily rate-limited upstream. Please retry shortly"
 CHECKS: dict[str, Callable[[httpx.Response], None]] = {
     "rate_limit_minute": _quota("min"),
@@ -166,6 +179,7 @@ CHECKS: dict[str, Callable[[httpx.Response], None]] = {
     "midstream_error_done": _error_in_choices,
     "truncated_stream": _truncated,
     "empty_content": _empty,
+    "reasoning_only": _reasoning_only,
 }
 
 

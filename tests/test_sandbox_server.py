@@ -1,10 +1,12 @@
-"""Loopback server lifecycle, thread safety, the CLI and the exported surface."""
+"""Loopback server lifecycle, thread safety, the CLI, the exported surface and the layout."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
@@ -75,3 +77,51 @@ def test_server_header_names_the_sandbox() -> None:
         assert httpx.get(srv.base_url + "/models").headers["server"] == "openrouter-nb-sandbox"
     client = httpx.Client(transport=SandboxTransport(), base_url="http://t/api/v1")
     assert client.get("/models").headers["server"] == "openrouter-nb-sandbox"
+
+
+SANDBOX = Path(sandbox_pkg.__file__).parent
+
+
+def _imports(path: Path) -> set[str]:
+    """Package modules ``path`` imports anywhere (top level, functions, TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level > 1:
+            found.add("..")  # the client package: forbidden
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names]
+            found |= {n.split(".")[2] for n in names
+                      if n and n.startswith("openrouter_nb.sandbox.")}
+            found |= {".." for n in names if n and n.startswith("openrouter_nb")
+                      and not n.startswith("openrouter_nb.sandbox")}
+    return found
+
+
+def test_no_import_cycles_and_no_client_code() -> None:
+    graph = {p.stem: _imports(p) for p in SANDBOX.glob("*.py")}
+    assert not any(".." in deps for deps in graph.values())  # shares no code with the client
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for dep in graph.get(start, set()) - seen:
+            if dep == goal or reaches(dep, goal, seen | {dep}):
+                return True
+        return False
+
+    cycles = sorted(m for m in graph if m != "__init__" and reaches(m, m, set()))
+    assert cycles == []
+    assert "app" not in graph["chat"] and "app" not in graph["render"]
+
+
+def test_functions_stay_short() -> None:
+    long = [f"{p.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for p in SANDBOX.glob("*.py")
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and (node.end_lineno or 0) - node.lineno + 1 > 60]
+    assert long == []

@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["answer_text", "break_json", "chat_json", "count_images", "digest", "json_answer",
-           "prompt_tokens", "sample_from_schema", "schema_in_prompt", "tokenize", "topic_of",
-           "user_text"]
+from .history import previous_question, topic_of, turn_of, user_text
+
+__all__ = ["answer_head", "answer_text", "break_json", "chat_json", "digest", "json_answer",
+           "reasoning_text", "sample_from_schema", "schema_in_prompt", "tokenize"]
 
 _SENTENCES = (
     "In short, the key idea is to start from the basics and build up step by step.",
@@ -39,43 +40,6 @@ def digest(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
 
 
-def _content_texts(content: Any) -> list[str]:
-    if isinstance(content, str):
-        return [content]
-    if isinstance(content, list):
-        return [p.get("text", "") for p in content
-                if isinstance(p, Mapping) and p.get("type") == "text"]
-    return []
-
-
-def user_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """Text of the last user message ('' if none)."""
-    for msg in reversed(messages):
-        if msg.get("role") == "user":
-            return " ".join(_content_texts(msg.get("content")))
-    return ""
-
-
-def count_images(messages: Sequence[Mapping[str, Any]]) -> int:
-    """Number of ``image_url`` parts in all messages."""
-    return sum(1 for m in messages if isinstance(m.get("content"), list)
-               for p in m["content"] if isinstance(p, Mapping) and p.get("type") == "image_url")
-
-
-def prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """About 4/3 tokens per word of every message, plus 85 per image, at least 1."""
-    words = sum(len(t.split()) for m in messages for t in _content_texts(m.get("content")))
-    return max(1, round(words * 4 / 3) + 85 * count_images(messages))
-
-
-def topic_of(messages: Sequence[Mapping[str, Any]], n_words: int = 8) -> str:
-    """A few words of the first user message (the question, not a later re-ask), to echo."""
-    first = next((m for m in messages if m.get("role") == "user"), None)
-    words = re.sub(r"[\"`{}\[\]]", "", user_text([first] if first else messages)).split()
-    text = " ".join(words[:n_words]).rstrip(".,;:!?")
-    return text + ("..." if len(words) > n_words else "") if text else "your question"
-
-
 def tokenize(text: str) -> list[str]:
     """Split text into word pieces (leading space kept, at most 8 chars) that join back."""
     pieces: list[str] = []
@@ -87,19 +51,65 @@ def tokenize(text: str) -> list[str]:
     return pieces
 
 
+def _pad(tokens: list[str], n_tokens: int, filler: Sequence[str]) -> list[str]:
+    """``tokens`` cut or padded (cycling ``filler`` words) to exactly ``n_tokens``."""
+    tokens = list(tokens)
+    while len(tokens) < n_tokens:
+        tokens.append(" " + filler[len(tokens) % len(filler)])
+    return tokens[:n_tokens]
+
+
+def answer_head(model: str, messages: Sequence[Mapping[str, Any]]) -> str:
+    """The first line of a simulated answer; from turn 2 on it names the turn and quotes the
+    previous question, so the answer visibly depends on the history that was sent."""
+    previous = previous_question(messages)
+    if previous is None:
+        return f"[sandbox] Simulated answer from {model} about \"{topic_of(messages)}\":"
+    return (f"[sandbox] Simulated answer from {model} about "
+            f"\"{topic_of(messages, latest=True)}\" (turn {turn_of(messages)} — earlier "
+            f"you asked: \"{previous}\"):")
+
+
 def answer_text(model: str, messages: Sequence[Mapping[str, Any]], rng: random.Random,
                 n_tokens: int | None = None) -> list[str]:
     """Tokens of a plain-text simulated answer; exactly ``n_tokens`` tokens when given."""
-    head = f"[sandbox] Simulated answer from {model} about \"{topic_of(messages)}\":"
     start, n = rng.randrange(len(_SENTENCES)), rng.randint(2, 4)
     body = [_SENTENCES[(start + i) % len(_SENTENCES)] for i in range(n)]
-    text = " ".join([head, *body])
-    tokens = tokenize(text)
-    if n_tokens is not None:
-        while len(tokens) < n_tokens:
-            tokens.append(" " + _FILLER[len(tokens) % len(_FILLER)])
-        tokens = tokens[:n_tokens]
-    return tokens
+    tokens = tokenize(" ".join([answer_head(model, messages), *body]))
+    return tokens if n_tokens is None else _pad(tokens, n_tokens, _FILLER)
+
+
+_THOUGHTS = (
+    "First, recall what the key terms mean.",
+    "Let me restate the question in my own words.",
+    "What would a small example show?",
+    "Wait, check that assumption again before relying on it.",
+    "There may be an edge case worth a caveat.",
+    "Compare two ways of answering and keep the clearer one.",
+    "The reply should be short, concrete and in plain words.",
+    "Hmm, is anything missing?",
+)
+_THOUGHT_FILLER = " ".join(_THOUGHTS).split()
+
+
+def reasoning_text(model: str, messages: Sequence[Mapping[str, Any]], n_tokens: int,
+                   seed: int, effort: str, *, summary: bool = False) -> list[str]:
+    """Exactly ``n_tokens`` tokens of simulated thinking (a summary of it with ``summary``),
+    labelled as simulated; from turn 2 on it recalls the previous question."""
+    if n_tokens <= 0:
+        return []
+    topic = topic_of(messages, latest=True)
+    kind = "reasoning summary" if summary else "reasoning"
+    parts = [f"**Thinking about {topic}**\n\n" if summary else "",
+             f"[sandbox] Simulated {kind} of {model} ({effort} effort). "
+             f"The user asks about \"{topic}\"."]
+    previous = previous_question(messages)
+    if previous is not None:
+        parts.append(f" This is turn {turn_of(messages)}; earlier the user asked: "
+                     f"\"{previous}\".")
+    start = random.Random(seed).randrange(len(_THOUGHTS))
+    parts += [" " + _THOUGHTS[(start + i) % len(_THOUGHTS)] for i in range(len(_THOUGHTS))]
+    return _pad(tokenize("".join(parts)), n_tokens, _THOUGHT_FILLER)
 
 
 # --- structured output -------------------------------------------------------------------

@@ -15,20 +15,17 @@ import string
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from . import answers
-from .catalog import CATALOG, FREE_ROUTER, by_id
+from .catalog import CATALOG, by_id
 from .chat import handle_chat
 from .faults import FAULTS
+from .pacing import INSTANT, SpeedSettings, check_speed
 from .quota import QuotaEngine
 from .response import RecordedRequest, SandboxResponse, error_response, json_response
-
-if TYPE_CHECKING:
-    from .chat import Answer
 
 __all__ = ["Sandbox", "sandbox_key"]
 
@@ -36,6 +33,7 @@ log = logging.getLogger(__name__)
 KEY_RE = re.compile(r"sk-or-v1-[0-9a-f]{64}")
 PREFIX = "/api/v1"
 _ALNUM = string.ascii_letters + string.digits
+T = TypeVar("T")
 
 
 def sandbox_key(name: str = "demo") -> str:
@@ -47,10 +45,15 @@ class Sandbox:
     """Offline OpenRouter emulator: quota, routing, faults, JSON and SSE answers.
 
     * ``rpd`` defaults to 50, or 1000 when ``credits >= 10``; ``window_s`` scales the minute.
+    * ``speed``: ``"instant"`` (the default: never waits, for tests and nbval) or
+      ``"realistic"`` (each serving endpoint's first-token latency and tokens/s from the
+      catalog, reasoning included; streams arrive chunk by chunk). Settable later
+      (``sandbox.speed = "realistic"``); the request header ``X-Sandbox-Speed`` overrides it.
     * ``latency_ms`` sleeps that long per answer (spread over a stream); ``model_latency`` uses
-      each model's typical latency instead; neither (the default) never sleeps. The request
-      header ``X-Sandbox-Latency-Ms`` overrides both.
-    * ``clock`` drives quota windows and timestamps; ``sleep`` performs simulated latency.
+      each model's typical latency instead. Either overrides ``speed``; the request header
+      ``X-Sandbox-Latency-Ms`` overrides them all (see ``pacing.py``).
+    * ``clock`` drives quota windows and timestamps; ``sleep`` performs every wait, so a test
+      passing a fake one can assert exact timings without waiting.
     * Shape switches: ``key_reports_daily`` (``free_model_daily_requests`` in /key),
       ``usage_in_last_delta`` (usage on the finish chunk instead of an empty-choices chunk),
       ``leading_whitespace`` (blank lines before JSON bodies), ``processing_comments``
@@ -73,7 +76,7 @@ class Sandbox:
                  leading_whitespace: bool = False, processing_comments: bool = True,
                  natural_faults: bool = False, count_rejected: bool = True,
                  split_frames: bool = False, down_providers: Iterable[str] = (),
-                 key_cache_s: float = 0.0,
+                 key_cache_s: float = 0.0, speed: str = INSTANT,
                  hang_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.seed = seed
         self.credits = credits
@@ -83,6 +86,7 @@ class Sandbox:
         self.window_s = window_s
         self.latency_ms = latency_ms
         self.model_latency = model_latency
+        self.speed = speed
         self.clock = clock
         self.key_reports_daily = key_reports_daily
         self.usage_in_last_delta = usage_in_last_delta
@@ -120,6 +124,29 @@ class Sandbox:
         with self._lock:
             self._fault_queue.clear()
 
+    def next_queued_fault(self) -> str | None:
+        """Take the next queued fault (see :meth:`queue_fault`), if any."""
+        with self._lock:
+            return self._fault_queue.popleft() if self._fault_queue else None
+
+    @property
+    def speed(self) -> str:
+        """``"instant"`` or ``"realistic"`` (see the class docstring)."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: str) -> None:
+        self._speed = check_speed(value)
+
+    @property
+    def speed_settings(self) -> SpeedSettings:
+        return SpeedSettings(self._speed, self.latency_ms, self.model_latency)
+
+    def router_choice(self, pool: Sequence[T]) -> T:
+        """The free and auto routers' pick: seeded, so a fresh sandbox repeats its picks."""
+        with self._lock:
+            return self._router_rng.choice(pool)
+
     def user_id(self, key: str) -> str:
         """A stable fake ``user_…`` id for a key."""
         raw = int.from_bytes(hashlib.sha256(b"user:" + key.encode()).digest(), "big")
@@ -149,33 +176,11 @@ class Sandbox:
             self._attempts[(kind, model_id, h)] += 1
         return answers.digest(self.seed, kind, model_id, h, n)
 
-    def store_generation(self, key: str, ans: Answer, *, streamed: bool, finish: str) -> None:
-        usage = ans.usage()
-        created = datetime.fromtimestamp(ans.created, tz=timezone.utc)
-        data = {
-            "id": ans.gen_id, "upstream_id": None, "total_cost": usage["cost"],
-            "cache_discount": None, "upstream_inference_cost": None,
-            "created_at": created.isoformat().replace("+00:00", "Z"), "model": ans.model.id,
-            "app_id": None, "streamed": streamed, "cancelled": False,
-            "provider_name": ans.model.provider, "latency": int(ans.latency_s * 400) + 50,
-            "moderation_latency": None, "generation_time": int(ans.latency_s * 1000) + 50,
-            "finish_reason": finish, "native_finish_reason": finish, "service_tier": None,
-            "tokens_prompt": usage["prompt_tokens"],
-            "tokens_completion": usage["completion_tokens"],
-            "native_tokens_prompt": usage["prompt_tokens"],
-            "native_tokens_completion": usage["completion_tokens"],
-            "native_tokens_completion_images": 0, "native_tokens_reasoning": 0,
-            "native_tokens_cached": 0, "num_media_prompt": None, "num_input_audio_prompt": None,
-            "num_media_completion": None, "num_search_results": None, "num_fetches": None,
-            "web_search_engine": None, "origin": "", "usage": usage["cost"], "is_byok": False,
-            "external_user": None, "api_type": "completions", "preset_id": None,
-            "router": FREE_ROUTER if ans.routed else None, "provider_responses": None,
-            "user_agent": None, "http_referer": None, "data_region": "global",
-            "workspace_id": None,
-        }
+    def store_generation(self, key: str, data: dict[str, Any]) -> None:
+        """Keep a ``/generation`` record (``render.generation_record``); add its cost."""
         with self._lock:
-            self._generations[ans.gen_id] = data
-            self._spent[key] += usage["cost"]
+            self._generations[data["id"]] = data
+            self._spent[key] += data["total_cost"]
 
     def finish_record(self, rec: RecordedRequest) -> None:
         rec.t_end, rec.perf_end = self.clock(), time.perf_counter()

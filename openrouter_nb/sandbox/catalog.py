@@ -9,12 +9,23 @@ chance of a fault-free answer and of valid structured output), and privacy flags
 Those fields describe the model's *primary* endpoint. Some models have more provider endpoints
 (:class:`Endpoint`: other prices, latency, throughput, privacy), listed by
 ``/models/{author}/{slug}/endpoints`` and chosen by ``provider`` preferences (``routing.py``).
+
+Reasoning models carry a :class:`~.reasoning.ReasoningSpec` (how long they think per effort;
+``/models`` shows the public ``reasoning`` object and lists ``reasoning`` and
+``include_reasoning`` in ``supported_parameters``). In the pool of ``openrouter/free``:
+``openai/gpt-oss-20b:free`` (short thoughts), ``qwen/qwen3-235b-a22b:free`` (puts its whole
+reply in ``reasoning`` when the prompt says "think aloud", as some real Qwen3 deployments do
+now and then) and ``deepseek/deepseek-r1-0528:free`` (long thoughts: about 900 tokens at the
+default medium effort, more than a ``max_tokens`` of 800). ``openai/gpt-5-mini`` is paid and
+``mandatory``: turning its reasoning off is a 400.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
+from .reasoning import ReasoningSpec
 
 __all__ = ["CATALOG", "CatalogModel", "Endpoint", "FREE_ROUTER", "AUTO_ROUTER", "by_id",
            "free_models"]
@@ -26,6 +37,8 @@ _BASE_PARAMS = ("frequency_penalty", "max_tokens", "presence_penalty", "seed", "
                 "temperature", "top_k", "top_p")
 _TOOLS = ("tool_choice", "tools")
 _STRUCTURED = ("response_format", "structured_outputs")
+_REASONING = ("include_reasoning", "reasoning")
+REASONING_ONLY_PHRASE = "think aloud"  # in a prompt: the quirky model answers in reasoning
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,8 @@ class CatalogModel:
     description: str = ""
     throughput: float | None = None  # tokens/s; None: derived from latency_ms
     extra_endpoints: tuple[Endpoint, ...] = ()
+    reasoning: ReasoningSpec | None = None
+    reasoning_only_phrase: str | None = None  # a prompt with it gets its reply in reasoning
 
     @property
     def is_free(self) -> bool:
@@ -101,6 +116,10 @@ class CatalogModel:
             params += _TOOLS
         if self.structured:
             params += _STRUCTURED
+        if self.reasoning is not None or self.router:
+            params += _REASONING
+        if self.reasoning is not None and self.reasoning.style == "openai":
+            params.append("reasoning_effort")
         return sorted(params)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -166,6 +185,8 @@ class CatalogModel:
             "expiration_date": None,
             "links": {"details": f"/api/v1/models/{self.canonical_slug}/endpoints"},
         }
+        if self.reasoning is not None:
+            entry["reasoning"] = self.reasoning.to_api()
         if self.alias_target:
             target = by_id(self.alias_target)
             entry["alias_target"] = {"slug": self.alias_target,
@@ -212,8 +233,9 @@ class CatalogModel:
 def _pair(slug: str, name: str, created: int, ctx: int, max_out: int, tokenizer: str,
           free_provider: str, paid_provider: str, prices: tuple[str, str], latency_ms: int,
           reliability: float, *, vision: bool = False, tools: bool = False,
-          structured: bool = False, trains: bool = False,
-          instruct_type: str | None = None) -> tuple[CatalogModel, CatalogModel]:
+          structured: bool = False, trains: bool = False, instruct_type: str | None = None,
+          reasoning: ReasoningSpec | None = None, tps: float | None = None,
+          quirk: str | None = None) -> tuple[CatalogModel, CatalogModel]:
     """A ``:free`` model and its paid twin (faster, fully reliable, no training, ZDR)."""
     free = CatalogModel(
         id=f"{slug}:free", name=f"{name} (free)", canonical_slug=slug, created=created,
@@ -221,15 +243,31 @@ def _pair(slug: str, name: str, created: int, ctx: int, max_out: int, tokenizer:
         provider=free_provider, provider_tag=free_provider.lower().replace(" ", "-"),
         vision=vision, tools=tools, structured=structured, latency_ms=latency_ms,
         reliability=reliability, data_policy="trains" if trains else "no-train", zdr=False,
-        instruct_type=instruct_type)
+        instruct_type=instruct_type, throughput=tps, reasoning=reasoning,
+        reasoning_only_phrase=quirk, description=_quirk_note(name + " (free)", quirk))
     paid = CatalogModel(
         id=slug, name=name, canonical_slug=slug, created=created, context_length=ctx,
         max_completion_tokens=max_out, tokenizer=tokenizer, provider=paid_provider,
         provider_tag=paid_provider.lower().replace(" ", "-"), prompt_price=prices[0],
         completion_price=prices[1], vision=vision, tools=tools, structured=structured,
         latency_ms=max(200, latency_ms // 2), reliability=1.0, zdr=True,
-        instruct_type=instruct_type)
+        instruct_type=instruct_type, throughput=tps * 1.5 if tps else None, reasoning=reasoning,
+        reasoning_only_phrase=quirk, description=_quirk_note(name, quirk))
     return free, paid
+
+
+def _quirk_note(name: str, quirk: str | None) -> str:
+    if quirk is None:
+        return ""
+    return (f"{name} (sandbox fixture). Like some real deployments, it may put its whole reply "
+            f"in `reasoning` and leave `content` empty: here when the prompt says \"{quirk}\".")
+
+
+_R1 = ReasoningSpec((("low", 250), ("medium", 900), ("high", 2400)))
+_QWEN3 = ReasoningSpec((("low", 150), ("medium", 450), ("high", 1100)))
+_GPT_OSS = ReasoningSpec((("low", 60), ("medium", 200), ("high", 650)))
+_GPT5 = ReasoningSpec((("minimal", 64), ("low", 192), ("medium", 448), ("high", 1536)),
+                      mandatory=True, style="openai", quantum=64)
 
 
 _PAIRS = [
@@ -250,7 +288,7 @@ _PAIRS = [
           tools=True, structured=True, trains=True),
     _pair("openai/gpt-oss-20b", "OpenAI: gpt-oss-20b", 1754414229, 131072, 32768, "GPT",
           "DeepInfra", "Groq", ("0.00000003", "0.00000014"), 400, 1.0, tools=True,
-          structured=True),
+          structured=True, reasoning=_GPT_OSS),
     _pair("nvidia/nemotron-nano-9b-v2", "NVIDIA: Nemotron Nano 9B V2", 1757106807, 128000,
           16384, "Other", "NVIDIA", "DeepInfra", ("0.00000004", "0.00000016"), 300, 0.75,
           tools=True, structured=True),
@@ -262,6 +300,21 @@ _PAIRS = [
           1048576, 8192, "Gemini", "Google AI Studio", "Google Vertex",
           ("0.0000001", "0.0000004"), 600, 0.99, vision=True, tools=True, structured=True,
           trains=True),
+    _pair("deepseek/deepseek-r1-0528", "DeepSeek: R1 0528", 1748455170, 163840, 65536,
+          "DeepSeek", "Chutes", "DeepInfra", ("0.0000004", "0.00000175"), 1400, 0.85,
+          trains=True, reasoning=_R1, tps=75.0),
+    _pair("qwen/qwen3-235b-a22b", "Qwen: Qwen3 235B A22B", 1745875757, 131072, 40960, "Qwen3",
+          "Chutes", "Together", ("0.00000013", "0.0000006"), 900, 0.9, tools=True,
+          structured=True, reasoning=_QWEN3, tps=90.0, quirk=REASONING_ONLY_PHRASE),
+]
+
+_SINGLES = [
+    CatalogModel(id="openai/gpt-5-mini", name="OpenAI: GPT-5 Mini",
+                 canonical_slug="openai/gpt-5-mini", created=1754587413, context_length=400000,
+                 max_completion_tokens=128000, tokenizer="GPT", provider="OpenAI",
+                 provider_tag="openai", prompt_price="0.00000025", completion_price="0.000002",
+                 vision=True, tools=True, structured=True, latency_ms=1300, throughput=80.0,
+                 reasoning=_GPT5),
 ]
 
 _SPECIALS = [
@@ -317,7 +370,7 @@ _EXTRA: dict[str, tuple[Endpoint, ...]] = {
 
 CATALOG: tuple[CatalogModel, ...] = tuple(
     replace(m, extra_endpoints=_EXTRA.get(m.id, ()))
-    for pair in _PAIRS for m in pair) + tuple(_SPECIALS)
+    for pair in _PAIRS for m in pair) + tuple(_SINGLES) + tuple(_SPECIALS)
 _BY_ID = {m.id: m for m in CATALOG}
 
 

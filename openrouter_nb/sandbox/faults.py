@@ -3,11 +3,21 @@
 A fault is chosen per request with the header ``X-Sandbox-Fault: NAME`` (a comma-separated list
 applies one name per model attempt of a ``models`` fallback request) or queued with
 :meth:`Sandbox.queue_fault`. Faults in :data:`ERROR_FAULTS` replace the answer with an error
-response built here; the others shape the answer itself (see ``chat.py``).
+response built here; the others (:data:`ANSWER_FAULTS`) shape the answer itself (see
+``compose.py`` and ``render.py``):
+
+* ``error_in_choices``, ``midstream_error``, ``midstream_error_done``: the provider fails after
+  a third of the answer (an ``error`` in the choice, or a mid-stream error chunk);
+* ``truncated_stream``: the connection ends mid-answer without ``[DONE]``;
+* ``empty_content``: an empty answer (``content: ""``, no reasoning, ``finish_reason: "stop"``);
+* ``reasoning_only``: the whole reply arrives in ``reasoning`` (after any thinking) with
+  ``content: ""`` and ``finish_reason: "stop"``, as some reasoning models do now and then
+  (``qwen/qwen3-235b-a22b`` does it by itself when the prompt says "think aloud").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +36,7 @@ ERROR_FAULTS = (
 )
 ANSWER_FAULTS = (
     "error_in_choices", "midstream_error", "midstream_error_done", "truncated_stream",
-    "empty_content",
+    "empty_content", "reasoning_only",
 )
 FAULTS: tuple[str, ...] = ERROR_FAULTS + ANSWER_FAULTS
 
@@ -105,80 +115,125 @@ def _flagged(prompt: str) -> str:
     return text if len(text) <= 100 else text[:48] + "..." + text[-49:]
 
 
-def fault_error(name: str, ctx: FaultContext) -> SandboxResponse | None:
-    """The error response of an :data:`ERROR_FAULTS` name; None for answer-shaping faults."""
-    m, uid = ctx.model, ctx.user_id
-    if name == "rate_limit_minute":
-        reset = int((ctx.now + ctx.window_s) * 1000)
-        return quota_429("minute", ctx.rpm, reset, high_balance=ctx.high_balance, user_id=uid)
-    if name == "rate_limit_day":
+def _quota(kind: str) -> Callable[[FaultContext], SandboxResponse]:
+    def build(ctx: FaultContext) -> SandboxResponse:
+        if kind == "minute":
+            reset = int((ctx.now + ctx.window_s) * 1000)
+            return quota_429("minute", ctx.rpm, reset, high_balance=ctx.high_balance,
+                             user_id=ctx.user_id)
         reset = int((ctx.now // 86400 + 1) * 86400 * 1000)
-        return quota_429("day", ctx.rpd, reset, high_balance=ctx.high_balance, user_id=uid)
-    if name in ("upstream_429", "upstream_429_retry_after"):
-        meta: dict[str, Any] = {"raw": UPSTREAM_RAW.format(model=m.id), "provider_name": m.provider}
-        headers = None
-        if name == "upstream_429_retry_after":
-            meta["retry_after_seconds"] = 2
-            headers = {"Retry-After": "2"}
-        return error_response(429, "Provider returned error", meta, user_id=uid, headers=headers)
-    if name == "shared_capacity_429":
-        msg = (f"Rate limit exceeded: limit_rpm/{m.canonical_slug}/"
-               "4c1a9e2b-7d3f-4e1a-9b2c-sandbox00001. High demand for "
-               f"{m.id} on OpenRouter - limited to 8 requests per minute. "
-               "Please retry shortly.")
-        meta = {"provider_name": None, "limit_source": "openrouter_shared_capacity"}
-        return error_response(429, msg, meta, user_id=uid,
-                              availability=_availability("capacity_exhausted", m.id, True))
-    if name == "error_in_200":
-        meta = {"raw": "Too Many Requests", "provider_name": m.provider}
-        return error_response(429, "Provider returned error", meta, user_id=uid, status=200)
-    if name == "provider_502":
-        meta = {"raw": "upstream connect error or disconnect/reset before headers",
-                "provider_name": m.provider}
-        return error_response(502, "Provider returned error", meta, user_id=uid)
-    if name == "service_503":
-        return error_response(503, "Service temporarily unavailable",
-                              {"error_type": "provider_overloaded"}, user_id=uid,
-                              headers={"Retry-After": "1"},
-                              availability=_availability("temporarily_unavailable", m.id, True,
-                                                         retry_after=1))
-    if name in ("timeout", "request_timeout_408"):
-        resp = error_response(408, "Operation timed out. Please try again later.", user_id=uid)
-        if name == "timeout":
+        return quota_429("day", ctx.rpd, reset, high_balance=ctx.high_balance,
+                         user_id=ctx.user_id)
+    return build
+
+
+def _upstream_429(ctx: FaultContext, retry_after: bool = False) -> SandboxResponse:
+    m = ctx.model
+    meta: dict[str, Any] = {"raw": UPSTREAM_RAW.format(model=m.id), "provider_name": m.provider}
+    headers = None
+    if retry_after:
+        meta["retry_after_seconds"] = 2
+        headers = {"Retry-After": "2"}
+    return error_response(429, "Provider returned error", meta, user_id=ctx.user_id,
+                          headers=headers)
+
+
+def _shared_capacity(ctx: FaultContext) -> SandboxResponse:
+    m = ctx.model
+    msg = (f"Rate limit exceeded: limit_rpm/{m.canonical_slug}/"
+           "4c1a9e2b-7d3f-4e1a-9b2c-sandbox00001. High demand for "
+           f"{m.id} on OpenRouter - limited to 8 requests per minute. "
+           "Please retry shortly.")
+    meta = {"provider_name": None, "limit_source": "openrouter_shared_capacity"}
+    return error_response(429, msg, meta, user_id=ctx.user_id,
+                          availability=_availability("capacity_exhausted", m.id, True))
+
+
+def _provider(status: int, raw: str, **more: Any) -> Callable[[FaultContext], SandboxResponse]:
+    def build(ctx: FaultContext) -> SandboxResponse:
+        meta = {"raw": raw, "provider_name": ctx.model.provider, **more}
+        code = 429 if status == 200 else status  # error_in_200: a 429 body with HTTP 200
+        return error_response(code, "Provider returned error", meta, user_id=ctx.user_id,
+                              status=status)
+    return build
+
+
+def _service_503(ctx: FaultContext) -> SandboxResponse:
+    return error_response(503, "Service temporarily unavailable",
+                          {"error_type": "provider_overloaded"}, user_id=ctx.user_id,
+                          headers={"Retry-After": "1"},
+                          availability=_availability("temporarily_unavailable", ctx.model.id,
+                                                     True, retry_after=1))
+
+
+def _timeout(hang: bool) -> Callable[[FaultContext], SandboxResponse]:
+    def build(ctx: FaultContext) -> SandboxResponse:
+        resp = error_response(408, "Operation timed out. Please try again later.",
+                              user_id=ctx.user_id)
+        if hang:
             resp.hang_s = ctx.hang_s
         return resp
-    if name == "auth":
-        return error_response(401, "User not found.")
-    if name == "no_endpoints_404":
-        return error_response(404, f"No endpoints found for {m.id}.", user_id=uid,
-                              availability=_availability("no_endpoints", m.id))
-    if name == "free_variant_ended_404":
-        paid = m.canonical_slug
-        return error_response(404, f"The free variant of {paid} has ended. Use {paid} instead.",
-                              user_id=uid,
-                              availability=_availability("free_variant_ended", m.id,
-                                                         fallback_models=[paid]))
-    if name == "data_policy_404":
-        return privacy_404(m.id, uid, zdr=False)
-    if name == "moderation_403":
-        meta = {"reasons": ["violence"], "flagged_input": _flagged(ctx.prompt),
-                "provider_name": m.provider, "model_slug": m.id}
-        return error_response(403, f"{m.id} requires moderation on {m.provider}. Your input "
-                              "was flagged for \"violence\". No credits were charged.",
-                              meta, user_id=uid)
-    if name == "credits_402":
-        return error_response(402, "Insufficient credits. Add more using "
-                              "https://openrouter.ai/credits", user_id=uid)
-    if name == "in_flight_402":
-        meta = {"reason": "in_flight_budget_exhausted", "limit_source": "openrouter_in_flight_budget"}
-        return error_response(402, IN_FLIGHT_MSG, meta, user_id=uid,
-                              headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)})
-    if name == "edge_timeout_524":
-        return error_response(524, "Request timed out. Please try again later.", user_id=uid)
-    if name == "overloaded_529":
-        meta = {"raw": "Overloaded", "provider_name": m.provider,
-                "error_type": "provider_overloaded"}
-        return error_response(529, "Provider returned error", meta, user_id=uid)
-    if name == "non_json":
-        return SandboxResponse(200, {"Content-Type": "text/html"}, b"<html>Bad gateway</html>")
-    return None
+    return build
+
+
+def _no_endpoints(ctx: FaultContext) -> SandboxResponse:
+    m = ctx.model
+    return error_response(404, f"No endpoints found for {m.id}.", user_id=ctx.user_id,
+                          availability=_availability("no_endpoints", m.id))
+
+
+def _free_variant_ended(ctx: FaultContext) -> SandboxResponse:
+    m, paid = ctx.model, ctx.model.canonical_slug
+    return error_response(404, f"The free variant of {paid} has ended. Use {paid} instead.",
+                          user_id=ctx.user_id,
+                          availability=_availability("free_variant_ended", m.id,
+                                                     fallback_models=[paid]))
+
+
+def _moderation(ctx: FaultContext) -> SandboxResponse:
+    m = ctx.model
+    meta = {"reasons": ["violence"], "flagged_input": _flagged(ctx.prompt),
+            "provider_name": m.provider, "model_slug": m.id}
+    return error_response(403, f"{m.id} requires moderation on {m.provider}. Your input "
+                          "was flagged for \"violence\". No credits were charged.",
+                          meta, user_id=ctx.user_id)
+
+
+def _in_flight(ctx: FaultContext) -> SandboxResponse:
+    meta = {"reason": "in_flight_budget_exhausted", "limit_source": "openrouter_in_flight_budget"}
+    return error_response(402, IN_FLIGHT_MSG, meta, user_id=ctx.user_id,
+                          headers={"Retry-After": str(IN_FLIGHT_RETRY_AFTER_S)})
+
+
+_BUILDERS: dict[str, Callable[[FaultContext], SandboxResponse]] = {
+    "rate_limit_minute": _quota("minute"),
+    "rate_limit_day": _quota("day"),
+    "upstream_429": _upstream_429,
+    "upstream_429_retry_after": lambda ctx: _upstream_429(ctx, retry_after=True),
+    "shared_capacity_429": _shared_capacity,
+    "error_in_200": _provider(200, "Too Many Requests"),
+    "provider_502": _provider(502, "upstream connect error or disconnect/reset before headers"),
+    "service_503": _service_503,
+    "timeout": _timeout(hang=True),
+    "request_timeout_408": _timeout(hang=False),
+    "auth": lambda ctx: error_response(401, "User not found."),
+    "no_endpoints_404": _no_endpoints,
+    "free_variant_ended_404": _free_variant_ended,
+    "data_policy_404": lambda ctx: privacy_404(ctx.model.id, ctx.user_id, zdr=False),
+    "moderation_403": _moderation,
+    "credits_402": lambda ctx: error_response(402, "Insufficient credits. Add more using "
+                                              "https://openrouter.ai/credits",
+                                              user_id=ctx.user_id),
+    "in_flight_402": _in_flight,
+    "edge_timeout_524": lambda ctx: error_response(
+        524, "Request timed out. Please try again later.", user_id=ctx.user_id),
+    "overloaded_529": _provider(529, "Overloaded", error_type="provider_overloaded"),
+    "non_json": lambda ctx: SandboxResponse(200, {"Content-Type": "text/html"},
+                                            b"<html>Bad gateway</html>"),
+}
+
+
+def fault_error(name: str, ctx: FaultContext) -> SandboxResponse | None:
+    """The error response of an :data:`ERROR_FAULTS` name; None for answer-shaping faults."""
+    build = _BUILDERS.get(name)
+    return build(ctx) if build is not None else None

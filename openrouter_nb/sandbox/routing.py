@@ -1,6 +1,6 @@
 """Model resolution: validate the requested ids, work out what the request needs, pick a model.
 
-``openrouter/free`` picks at random (a seeded ``random.Random`` the caller owns) among free
+``openrouter/free`` picks at random (a seeded choice the caller owns) among free
 models that support the request's needs and pass its provider preferences; ``openrouter/auto``
 does the same among paid models; ``~…-latest`` aliases resolve to their target. The chosen
 model's endpoints are then filtered and ordered by the provider preferences (``providers.py``).
@@ -8,12 +8,10 @@ model's endpoints are then filtered and ordered by the provider preferences (``p
 
 from __future__ import annotations
 
-import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .answers import count_images
 from .catalog import (
     AUTO_ROUTER,
     FREE_ROUTER,
@@ -24,6 +22,7 @@ from .catalog import (
     paid_models,
 )
 from .faults import DOCS_URL, privacy_404
+from .history import count_images
 from .providers import (
     ProviderPrefs,
     affordable,
@@ -168,7 +167,10 @@ def _check(m: CatalogModel, requested: str, needs: Needs, user_id: str) -> list[
     return eps
 
 
-def _pick(model_id: str, needs: Needs, rng: random.Random, user_id: str) -> CatalogModel:
+Choose = Callable[[Sequence[CatalogModel]], CatalogModel]
+
+
+def _pick(model_id: str, needs: Needs, choose: Choose, user_id: str) -> CatalogModel:
     """The router's pick: a random model among those the request's needs leave."""
     prefs = needs.provider
     pool_all = list(free_models() if model_id == FREE_ROUTER else paid_models())
@@ -188,13 +190,15 @@ def _pick(model_id: str, needs: Needs, rng: random.Random, user_id: str) -> Cata
         if dear:
             raise _too_dear(model_id, prefs, dear)
         raise _not_allowed(model_id)
-    return rng.choice(fine)
+    return choose(fine)
 
 
-def resolve(model_id: str, needs: Needs, rng: random.Random,
+def resolve(model_id: str, needs: Needs, choose: Choose,
             user_id: str) -> list[CatalogModel]:
     """The concrete model that serves ``model_id``, once per eligible endpoint in try order
-    (see :meth:`CatalogModel.served_by`); raises :class:`RoutingError` if none can."""
+    (see :meth:`CatalogModel.served_by`); raises :class:`RoutingError` if none can.
+
+    ``choose`` makes the routers' random pick (e.g. a seeded ``random.Random().choice``)."""
     entry = by_id(model_id)
     if entry is None:
         raise _bad_model(model_id)
@@ -203,7 +207,7 @@ def resolve(model_id: str, needs: Needs, rng: random.Random,
         assert target is not None, entry.alias_target
         entry = target
     if model_id in (FREE_ROUTER, AUTO_ROUTER):
-        entry = _pick(model_id, needs, rng, user_id)
+        entry = _pick(model_id, needs, choose, user_id)
     return [entry.served_by(e) for e in _check(entry, model_id, needs, user_id)]
 
 

@@ -32,6 +32,9 @@ class _ChunkStream(httpx.SyncByteStream):
 class SandboxTransport(httpx.BaseTransport):
     """``httpx.Client(transport=SandboxTransport())`` talks to an in-process sandbox.
 
+    Keyword arguments build the :class:`Sandbox`, e.g. ``SandboxTransport(speed="realistic")``
+    for answers streamed at each model's speed (the default ``"instant"`` never waits).
+
     Thread-safe: the sandbox locks its own state. The ``timeout`` fault raises
     ``httpx.ReadTimeout`` as a real hung server would for a client with a read timeout.
     """
