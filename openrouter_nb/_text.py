@@ -1,45 +1,11 @@
-"""Text helpers shared by every layer (it imports nothing of ours): safe Markdown for untrusted
-model output, one-line shortening, key redaction, ``{name}`` interpolation."""
+"""Text helpers shared by every layer (it imports nothing of ours): one-line shortening, key
+redaction, ``{name}`` interpolation. Model output is rendered by :mod:`openrouter_nb.render`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from typing import Any
-
-_FENCE = re.compile(r"^(```|~~~)", re.MULTILINE)
-_UNSAFE_LINK = re.compile(r"\]\(\s*(javascript|vbscript|data):", re.IGNORECASE)
-
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _escape_prose(text: str) -> str:
-    # Inline code spans keep their characters (a renderer shows them literally anyway).
-    parts = re.split(r"(`+[^`]*`+)", text)
-    return "".join(p if p.startswith("`") else _escape_html(p) for p in parts)
-
-
-def safe_markdown(text: str) -> str:
-    """Markdown from untrusted model output, with raw HTML and script links neutralised.
-
-    Fenced code blocks are kept verbatim (Markdown shows them as text); elsewhere ``<``,
-    ``>`` and ``&`` become entities, so no tag the model writes is ever rendered, and
-    ``javascript:``/``data:`` link targets are disabled.
-    """
-    out: list[str] = []
-    in_fence = False
-    for line in text.splitlines(keepends=True):
-        if _FENCE.match(line.lstrip()):
-            in_fence = not in_fence
-            out.append(line)
-        elif in_fence:
-            out.append(line)
-        else:
-            out.append(_UNSAFE_LINK.sub("](#blocked:", _escape_prose(line)))
-    return "".join(out)
-
 
 _KEY_SHAPE = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
 

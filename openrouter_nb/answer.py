@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._text import safe_markdown
+from .render import to_html
 
 
 @dataclass
@@ -71,8 +72,12 @@ class Answer:
             parts.append("replay: recorded answer" + (", simulated" if self.sandbox else ""))
         return " · ".join(parts)
 
-    def _repr_markdown_(self) -> str:
-        return f"{safe_markdown(self.text)}\n\n<sub>{safe_markdown(self.footer())}</sub>"
+    def _repr_html_(self) -> str:
+        """The answer as sanitized HTML (:func:`openrouter_nb.render.to_html`), footer under it.
+
+        No ``_repr_markdown_``: a frontend never parses the model's Markdown itself.
+        """
+        return f'{to_html(self.text)}<small style="color:gray">{html.escape(self.footer())}</small>'
 
     def __repr__(self) -> str:
         return f"Answer({self.text[:60]!r}…, model={self.model!r}, attempts={self.attempts})" \

@@ -17,9 +17,9 @@ from openrouter_nb.notebook.display import (
     answer_bundle,
     error_bundle,
     extract_code,
-    fenced,
     live_streaming_enabled,
 )
+from openrouter_nb.render import fenced
 from openrouter_nb.session import Session
 
 
@@ -146,19 +146,21 @@ def test_magic_retry_status_and_reset(ip: InteractiveShell, session: Session,
 def test_script_is_escaped() -> None:
     text = "Hi <script>alert(1)</script> [x](javascript:alert(1))"
     bundle, _ = answer_bundle(make_answer(text))
-    assert "<script>" not in bundle["text/markdown"]
-    assert "&lt;script&gt;" in bundle["text/markdown"]
-    assert "javascript:" not in bundle["text/markdown"]
+    assert "text/markdown" not in bundle  # only our HTML: no frontend parses model Markdown
+    assert "<script>" not in bundle["text/html"]
+    assert "&lt;script&gt;" in bundle["text/html"]
+    assert "href" not in bundle["text/html"]  # the javascript: link stays text
     target = Recorder()
     view = StreamingDisplay(live=True, target=target, clock=FakeClock(step=1.0))
     view.on_delta(StreamDelta(text))
-    assert "<script>" not in target.shown[0][0]["text/markdown"]
+    assert "<script>" not in target.shown[0][0]["text/html"]
+    assert "&lt;script&gt;" in target.shown[0][0]["text/html"]
 
 
 def test_footer_is_small_grey_and_escaped() -> None:
     bundle, _ = answer_bundle(make_answer("ok", model="evil/<b>x</b>"))
-    assert '<small style="color:gray">' in bundle["text/markdown"]
-    assert "<b>x</b>" not in bundle["text/markdown"]
+    assert '<small style="color:gray">' in bundle["text/html"]
+    assert "<b>x</b>" not in bundle["text/html"]
 
 
 def test_text_format() -> None:
@@ -170,10 +172,10 @@ def test_text_format() -> None:
 def test_json_format() -> None:
     bundle, _ = answer_bundle(make_answer('```json\n{"a": [1, 2]}\n```'), "json")
     assert bundle["text/plain"].startswith('{\n  "a": [\n    1,')
-    assert bundle["text/markdown"].startswith("```json\n{")
+    assert bundle["text/html"].startswith('<pre><code class="language-json">{')
     bundle, _ = answer_bundle(make_answer("not json <i>"), "json")
     assert "not valid JSON" in bundle["text/plain"]
-    assert "<i>" not in bundle["text/markdown"].split("```")[2]
+    assert "<i>" not in bundle["text/html"] and "not json &lt;i&gt;" in bundle["text/html"]
 
 
 def test_code_format_and_next_input() -> None:
@@ -188,7 +190,7 @@ def test_code_format_and_next_input() -> None:
     view = StreamingDisplay(live=False, fmt="code", target=Recorder(), shell=shell)
     assert view.finish(make_answer(text)) == "print('```')\nx = 1"
     assert shell.next_input == "print('```')\nx = 1"
-    assert extract_code("just code") == ("just code", "python")
+    assert extract_code("just code") is None  # no fenced block: nothing to offer
     assert fenced("a ```` b").startswith("`````\n")
 
 

@@ -41,7 +41,7 @@ def test_free_router_footer_names_served_model(ip: InteractiveShell, session: Se
     final = cap.outputs[-1].data
     served = session.ledger.rows()[-1]["served_model"]
     assert served and served != "openrouter/free"
-    for mime in ("text/plain", "text/markdown"):
+    for mime in ("text/plain", "text/html"):
         assert f"openrouter/free → {served}" in final[mime]
         assert "sandbox: simulated answer" in final[mime]
     assert "Traceback" not in all_text(cap)
@@ -145,9 +145,21 @@ def test_no_stream_sends_json(ip: InteractiveShell, session: Session) -> None:
     assert session.sandbox.requests[-1].json.get("stream") is None
 
 
-def test_code_format_offers_next_cell(ip: InteractiveShell, session: Session) -> None:
+def test_code_format_offers_next_cell(ip: InteractiveShell, session: Session,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cap = ask(ip, "Write code", "--format code")  # the sandbox answers prose: nothing offered
+    assert "no fenced code block" in cap.outputs[-1].data["text/plain"]
+    assert getattr(ip, "rl_next_input", None) is None
+    real_ask = session.ask
+
+    def fenced_ask(*args: Any, **kwargs: Any) -> Answer:
+        answer = real_ask(*args, **kwargs)
+        answer.text = f"Here it is:\n```python\n{answer.text}\n```\nEnjoy."
+        return answer
+
+    monkeypatch.setattr(session, "ask", fenced_ask)
     cap = ask(ip, "Write code", "--format code")
-    assert cap.outputs[-1].data["text/markdown"].startswith("```python\n")
+    assert cap.outputs[-1].data["text/html"].startswith('<pre><code class="language-python">')
     assert ip.rl_next_input == session.ledger.rows()[-1]["response"].strip("\n")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -13,7 +14,7 @@ from IPython.utils.capture import capture_output
 
 from openrouter_nb.answer import Answer
 from openrouter_nb.notebook.commands import HELP
-from openrouter_nb.notebook.compare_view import CompareView, markdown_html
+from openrouter_nb.notebook.compare_view import CompareView
 from openrouter_nb.notebook.display import STREAM_ENV
 from openrouter_nb.notebook.flags import context_size
 from openrouter_nb.notebook.magics import OpenRouterMagics
@@ -75,10 +76,11 @@ def test_schema_valid_answer(ip: InteractiveShell, session: Session, name: str) 
     if name == "City":
         assert isinstance(reply.data, City)
     pretty = json.dumps(data, indent=2, ensure_ascii=False)
-    plain, markdown = output.data["text/plain"], output.data["text/markdown"]
+    plain, rendered = output.data["text/plain"], output.data["text/html"]
     assert plain == f"{reply.text}\n\n{pretty}\n\n{reply.footer()}"
-    assert f"```json\n{pretty}\n```" in markdown
-    assert "valid JSON" in reply.footer() and "valid JSON" in markdown
+    assert f'<pre><code class="language-json">{html.escape(pretty, quote=False)}</code></pre>' \
+        in rendered
+    assert "valid JSON" in reply.footer() and "valid JSON" in rendered
     if reply.attempts > 1:
         assert f"{reply.attempts} attempts" in plain
     body = session.sandbox.requests[-1].json
@@ -222,16 +224,18 @@ def test_compare_usage_errors(ip: InteractiveShell, session: Session, flags: str
     assert session.sandbox.requests == []
 
 
-def test_markdown_html_escapes_model_output() -> None:
+def test_compare_view_escapes_model_output() -> None:
     text = ('<script>alert(1)</script> **bold** `<b>x</b>` [a](javascript:alert(1))\n\n'
             '- one\n- <img src=x onerror=alert(1)>\n\n```html\n<div>code</div>\n```\n# Title')
-    rendered = markdown_html(text)
+    answer = Answer(text=text, model="m/a:free", requested_model="m/a:free", provider=None,
+                    usage={}, latency_s=0.1, call_id="c", attempts=1, sandbox=True)
+    rendered = CompareView(["m/a:free"], [answer]).columns[0].children[2].value
     assert "<script" not in rendered and "<img" not in rendered and "<a " not in rendered
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
-    assert "<b>bold</b>" in rendered and "<code>&lt;b&gt;x&lt;/b&gt;</code>" in rendered
+    assert "<strong>bold</strong>" in rendered and "<code>&lt;b&gt;x&lt;/b&gt;</code>" in rendered
     assert "<li>&lt;img src=x onerror=alert(1)&gt;</li>" in rendered
-    assert "<pre><code>&lt;div&gt;code&lt;/div&gt;</code></pre>" in rendered
-    assert "<b>Title</b>" in rendered
+    assert '<pre><code class="language-html">&lt;div&gt;code&lt;/div&gt;\n</code></pre>' in rendered
+    assert "<h1>Title</h1>" in rendered
 
 
 # -- %openrouter models ----------------------------------------------------------------------------

@@ -2,17 +2,16 @@
 
 :class:`CompareView` is a thin view over the results of ``Session.compare``: each column shows
 the model asked for, the model that answered, latency, tokens, validity (or the error kind),
-then the answer. Model output is untrusted, so the answer goes through :func:`markdown_html`,
-which escapes every character of it first and only then adds a few Markdown tags of its own
-(code blocks, inline code, bold, italics, headings, lists): nothing the model writes becomes
-markup. The ``repr`` (the ``text/plain`` nbval compares) names each model and its outcome and
-holds no latency, so it is the same on every run.
+then the answer. Model output is untrusted, so the answer goes through
+:func:`openrouter_nb.render.to_html` (CommonMark with raw HTML escaped and only safe link and
+image targets, in linear time): nothing the model writes becomes markup. The ``repr`` (the
+``text/plain`` nbval compares) names each model and its outcome and holds no latency, so it is
+the same on every run.
 """
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ import ipywidgets as w
 from .._text import redact
 from ..api.errors import OpenRouterError
 from ..comparison import compare_frame, compare_row
+from ..render import to_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -29,71 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
 
 COLUMN_MIN_PX = 240
-_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-_INLINE_CODE = re.compile(r"(`+)(.+?)\1")
-_BOLD = re.compile(r"\*\*(\S(?:.*?\S)?)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])\*(\S(?:.*?\S)?)\*(?![\w*])")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
-
-
-def _inline(text: str) -> str:
-    """Escape ``text``, then mark up inline code, bold and italics."""
-    parts = _INLINE_CODE.split(text)
-    out: list[str] = []
-    for index in range(0, len(parts), 3):
-        prose = html.escape(parts[index], quote=False)
-        prose = _ITALIC.sub(r"<i>\1</i>", _BOLD.sub(r"<b>\1</b>", prose))
-        out.append(prose)
-        if index + 2 < len(parts):
-            out.append(f"<code>{html.escape(parts[index + 2].strip(), quote=False)}</code>")
-    return "".join(out)
-
-
-def markdown_html(text: str) -> str:
-    """A small, safe Markdown-to-HTML for untrusted text (no raw HTML, no links, no images)."""
-    blocks: list[str] = []
-    paragraph: list[str] = []
-    items: list[str] = []
-    code: list[str] | None = None
-    fence = ""
-
-    def flush() -> None:
-        if paragraph:
-            blocks.append("<p>" + "<br>".join(_inline(line) for line in paragraph) + "</p>")
-            paragraph.clear()
-        if items:
-            blocks.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
-            items.clear()
-
-    for line in text.splitlines():
-        opener = _FENCE.match(line)
-        if code is not None:
-            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence):
-                blocks.append(f"<pre><code>{html.escape(chr(10).join(code), quote=False)}</code></pre>")
-                code = None
-            else:
-                code.append(line)
-        elif opener:
-            flush()
-            code, fence = [], opener.group(1)
-        elif not line.strip():
-            flush()
-        elif heading := _HEADING.match(line):
-            flush()
-            blocks.append(f"<b>{_inline(heading.group(2))}</b>")
-        elif item := _ITEM.match(line):
-            if paragraph:
-                flush()
-            items.append(item.group(1))
-        else:
-            if items:
-                flush()
-            paragraph.append(line)
-    if code is not None:  # an unclosed fence: still shown as code
-        blocks.append(f"<pre><code>{html.escape(chr(10).join(code), quote=False)}</code></pre>")
-    flush()
-    return "\n".join(blocks)
 
 
 def outcome(result: Answer | OpenRouterError) -> str:
@@ -138,7 +73,7 @@ class CompareView(w.GridBox):
                 lines.append("valid JSON" if result.validated else "invalid JSON")
             if result.attempts > 1:
                 lines.append(f"{result.attempts} attempts")
-            body = markdown_html(result.text)
+            body = to_html(result.text)
         details = w.HTML('<small style="color:gray">' + "<br>".join(lines) + "</small>")
         answer = w.HTML(f'<div style="overflow-wrap:anywhere">{body}</div>')
         return w.VBox([header, details, answer],

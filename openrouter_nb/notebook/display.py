@@ -2,19 +2,21 @@
 
 While an answer streams, the text so far is shown through ONE display handle, updated at most
 ``MAX_UPDATES_PER_S`` (15) times a second however fast chunks arrive. When the answer is
-complete the same handle shows the final render (safe Markdown, plain text, pretty JSON or a
-code block) and the one-line footer naming the model that answered.
+complete the same handle shows the final render (sanitized HTML from the Markdown, plain text,
+pretty JSON or a code block) and the one-line footer naming the model that answered.
 
 ``OPENROUTER_NB_STREAM_DISPLAY=final`` turns live streaming off: the answer is then shown once,
 when it is complete, as a single ``display_data`` and no ``update_display_data``. nbval compares
 only the first display of a handle with the saved output, so notebooks tested with nbval need this
 (the test suite's ``conftest.py`` sets it). ``%%openrouter --no-stream`` does the same for one cell.
 
-With ``--schema`` the final render adds the validated data, pretty-printed in a ```` ```json ````
+With ``--schema`` the final render adds the validated data, pretty-printed in a JSON code
 block under the text, and a re-ask after invalid JSON shows as a status line.
 
-Model output is untrusted: it is rendered through :func:`openrouter_nb._text.safe_markdown`
-(no raw HTML or script), and error text is HTML-escaped. The display target and the clock are
+Model output is untrusted: every bundle holds ``text/html`` made by :mod:`openrouter_nb.render`
+(a CommonMark parser that escapes raw HTML and allows only safe link and image targets) and
+``text/plain`` with terminal escape sequences removed; no ``text/markdown``, so no frontend
+parses model text itself. Error text is HTML-escaped. The display target and the clock are
 injected, so tests and benchmarks count updates without a frontend.
 """
 
@@ -29,7 +31,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._text import redact, safe_markdown
+from .._text import redact
+from ..render import PREVIEW_BUDGET_MS, code_blocks, code_html, pre_html, terminal_text, to_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..answer import Answer
@@ -41,7 +44,7 @@ STREAM_ENV = "OPENROUTER_NB_STREAM_DISPLAY"
 MAX_UPDATES_PER_S = 15.0
 FORMATS = ("markdown", "text", "json", "code")
 _OFF = {"final", "off", "0", "false", "no"}
-_FENCE_RE = re.compile(r"^(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+_C1 = re.compile("[\x7f-\x9f]")
 _WARN_KINDS = ("rate_limit_minute", "rate_limit_day", "upstream_rate_limit", "budget")
 
 Bundle = dict[str, str]
@@ -83,70 +86,70 @@ class IPythonTarget:
 
 
 # -- rendering ------------------------------------------------------------------------------------
-def fenced(code: str, lang: str = "") -> str:
-    """A Markdown code block whose fence is longer than any backtick run inside ``code``."""
-    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
-    fence = "`" * max(3, longest + 1)
-    lang = re.sub(r"[^\w+.-]", "", lang)
-    return f"{fence}{lang}\n{code.rstrip(chr(10))}\n{fence}"
+def extract_code(text: str) -> tuple[str, str] | None:
+    """``(code, language)`` of the first fenced code block of ``text``; None when it has none."""
+    blocks = code_blocks(text)
+    return (blocks[0][1], blocks[0][0]) if blocks else None
 
 
-def extract_code(text: str) -> tuple[str, str]:
-    """``(code, language)`` from the first fenced block of ``text``, else the whole text."""
-    match = _FENCE_RE.search(text)
-    if match:
-        return match.group(3).rstrip("\n"), match.group(2) or "python"
-    return text.strip("\n"), "python"
-
-
-def _footer_md(footer: str) -> str:
-    return f'<small style="color:gray">{safe_markdown(footer)}</small>'
+def _json(value: Any) -> str:
+    """Indented JSON; DEL and C1 controls escaped too (``\\u009b``), so it prints safely."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _C1.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def data_json(data: Any) -> str:
     """Validated data (a JSON value or a pydantic model) as indented JSON."""
     if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
-    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return _json(data)
+
+
+def _bundle(plain: str, body: str, footer: str) -> Bundle:
+    """Terminal-safe text and sanitized HTML (``body`` already is), the footer under both."""
+    return {"text/plain": terminal_text(f"{plain}\n\n{footer}"),
+            "text/html": f'{body}<small style="color:gray">{html.escape(footer)}</small>'}
+
+
+def _json_bundle(text: str, data: str | None, footer: str) -> Bundle:
+    """The data, else the first fenced block (else the whole text) parsed as JSON."""
+    if data is None:
+        blocks = code_blocks(text)
+        try:
+            data = _json(json.loads(blocks[0][1] if blocks else text))
+        except (ValueError, RecursionError) as error:
+            note = f"(not valid JSON: {str(error) or 'nested too deeply'}; shown as text)"
+            return _bundle(f"{text}\n\n{note}",
+                           f"{pre_html(text)}<p><em>{html.escape(note)}</em></p>", footer)
+    return _bundle(data, code_html(data, "json"), footer)
 
 
 def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | None]:
     """The final render of ``answer`` in ``fmt``; also the code to offer as the next cell.
 
     A validated answer (``--schema``) also shows its data as pretty JSON under the text
-    (in ``json`` format, the data replaces the text).
+    (in ``json`` format, the data replaces the text). In ``code`` format, only the first
+    fenced code block is shown and offered; an answer without one is shown as text, with a
+    note, and nothing is offered.
     """
     text, footer = answer.text, answer.footer()
     data = data_json(answer.data) if answer.validated else None
-    plain_data = f"{data}\n\n" if data is not None else ""
-    md_data = f"{fenced(data, 'json')}\n\n" if data is not None else ""
+    plain_data = f"\n\n{data}" if data is not None else ""
+    html_data = code_html(data, "json") if data is not None else ""
     if fmt == "text":
-        html_data = "" if data is None else \
-            f'<pre style="white-space:pre-wrap">{html.escape(data)}</pre>'
-        return {
-            "text/plain": f"{text}\n\n{plain_data}{footer}",
-            "text/html": f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
-                         f'{html_data}<small style="color:gray">{html.escape(footer)}</small>',
-        }, None
+        html_data = pre_html(data) if data is not None else ""
+        return _bundle(f"{text}{plain_data}", f"{pre_html(text)}{html_data}", footer), None
     if fmt == "json":
-        pretty = data
-        if pretty is None:
-            code, _ = extract_code(text)
-            try:
-                pretty = json.dumps(json.loads(code), indent=2, ensure_ascii=False)
-            except ValueError as error:
-                note = f"(not valid JSON: {error}; shown as text)"
-                return {"text/plain": f"{text}\n\n{note}\n{footer}",
-                        "text/markdown": f"{fenced(text, 'text')}\n\n*{html.escape(note)}*\n\n"
-                                         f"{_footer_md(footer)}"}, None
-        return {"text/plain": f"{pretty}\n\n{footer}",
-                "text/markdown": f"{fenced(pretty, 'json')}\n\n{_footer_md(footer)}"}, None
+        return _json_bundle(text, data, footer), None
     if fmt == "code":
-        code, lang = extract_code(text)
-        return {"text/plain": f"{code}\n\n{plain_data}{footer}",
-                "text/markdown": f"{fenced(code, lang)}\n\n{md_data}{_footer_md(footer)}"}, code
-    return {"text/plain": f"{text}\n\n{plain_data}{footer}",
-            "text/markdown": f"{safe_markdown(text)}\n\n{md_data}{_footer_md(footer)}"}, None
+        found = extract_code(text)
+        if found is None:
+            note = "(no fenced code block in the answer: nothing inserted)"
+            return _bundle(f"{text}{plain_data}\n\n{note}",
+                           f"{pre_html(text)}{html_data}<p><em>{note}</em></p>", footer), None
+        code, lang = found
+        return _bundle(f"{code}{plain_data}", f"{code_html(code, lang)}{html_data}", footer), code
+    return _bundle(f"{text}{plain_data}", f"{to_html(text)}{html_data}", footer), None
 
 
 def error_bundle(error: OpenRouterError) -> Bundle:
@@ -162,7 +165,7 @@ def error_bundle(error: OpenRouterError) -> Bundle:
     detail = " · ".join(d for d in details if d)
     colour = "#b36b00" if error.kind in _WARN_KINDS else "#c0392b"
     return {
-        "text/plain": f"OpenRouter error ({error.kind}): {message}\n{detail}",
+        "text/plain": terminal_text(f"OpenRouter error ({error.kind}): {message}\n{detail}"),
         "text/html": (
             f'<div style="border-left:4px solid {colour};padding:4px 10px;color:{colour}">'
             f"<b>OpenRouter error: {html.escape(error.kind)}</b><br>{html.escape(message)}<br>"
@@ -283,10 +286,11 @@ class StreamingDisplay:
     def _preview(self) -> Bundle:
         text = self.text
         head = f"{self.status}\n\n" if self.status else ""
-        bundle = {"text/plain": f"{head}{text}▌" if text else head.strip()}
-        if self.fmt == "markdown":
-            status = f"*{html.escape(self.status)}*\n\n" if self.status else ""
-            bundle["text/markdown"] = f"{status}{safe_markdown(text)}▌" if text else status
+        bundle = {"text/plain": terminal_text(f"{head}{text}▌" if text else head.strip())}
+        if self.fmt == "markdown" and (text or self.status):
+            status = f"<p><em>{html.escape(self.status)}</em></p>" if self.status else ""
+            body = to_html(f"{text}▌", budget_ms=PREVIEW_BUDGET_MS) if text else ""
+            bundle["text/html"] = f"{status}{body}"
         return bundle
 
     def _emit(self, bundle: Bundle) -> None:
