@@ -229,12 +229,11 @@ USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "cost": 
 
 
 def test_sse_comments_are_ignored_and_usage_read_from_any_chunk() -> None:
-    lines = [": OPENROUTER PROCESSING", "", f"data: {_chunk('Hel')}", "",
-             ": OPENROUTER PROCESSING", "",
-             f"data: {_chunk('lo', 'stop', usage=USAGE)}",
-             "", "data: [DONE]", ""]
+    stream = (f": OPENROUTER PROCESSING\n\ndata: {_chunk('Hel')}\n\n: OPENROUTER PROCESSING\n\n"
+              f"data: {_chunk('lo', 'stop', usage=USAGE)}\n\ndata: [DONE]\n\n")
     acc = StreamAccumulator(requested_model="openrouter/free", started=0.0, clock=lambda: 1.0)
-    deltas = [[(d.kind, d.text) for d in acc.feed(data)] for data in iter_sse_data(lines)]
+    deltas = [[(d.kind, d.text) for d in acc.feed(data)]
+              for data in iter_sse_data([stream.encode()])]
     assert deltas == [[("text", "Hel")], [("text", "lo")], []]
     result = acc.result()
     assert result.text == "Hello" and result.usage is not None and result.usage.total_tokens == 5
@@ -268,5 +267,6 @@ def test_truncated_stream_is_an_error() -> None:
         acc.result()
 
 
-def test_sse_multiline_data_and_unterminated_last_event() -> None:
-    assert list(iter_sse_data(["data: a", "data: b", "", "event: x", "data: c"])) == ["a\nb", "c"]
+def test_sse_multiline_data_and_a_last_event_without_its_blank_line() -> None:
+    assert list(iter_sse_data([b"data: a\ndata: b\n\nevent: x\ndata: c\n"])) == ["a\nb", "c"]
+    assert list(iter_sse_data([b"data: a\n\ndata: {\"cut"])) == ["a"]  # the cut line is dropped

@@ -19,7 +19,7 @@ from openrouter_nb.api.types import ChatResult, StreamDelta, ToolCall, Usage
 MODEL = "deepseek/deepseek-r1-0528:free"
 
 
-def _body(message: dict[str, Any], finish: str = "stop", usage: dict | None = None,
+def _body(message: dict[str, Any], finish: str = "stop", usage: dict[str, Any] | None = None,
           native: str | None = None) -> dict[str, Any]:
     return {"id": "gen-1", "provider": "Chutes", "model": MODEL, "object": "chat.completion",
             "choices": [{"index": 0, "finish_reason": finish,

@@ -132,7 +132,7 @@ class OpenRouterClient:
                                          requested_model=model)
                     return replace(result, server=response.headers.get("server"))
                 accumulator.server = response.headers.get("server")
-                for data in iter_sse_data(response.iter_lines()):
+                for data in iter_sse_data(response.iter_bytes()):
                     for delta in accumulator.feed(data):
                         if on_delta is not None:
                             on_delta(delta)

@@ -70,8 +70,10 @@ class StreamAccumulator:
 
     def feed(self, payload: str) -> list[StreamDelta]:
         """Take one ``data`` payload; return the deltas it adds, in order (often none)."""
-        if payload.strip() == DONE:
+        stripped = payload.strip()
+        if stripped == DONE:
             self.done = True
+        if stripped == DONE or not stripped:  # an empty ``data:`` is a keep-alive, too
             return []
         try:
             chunk = load_json(payload)
