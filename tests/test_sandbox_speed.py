@@ -136,8 +136,10 @@ def test_request_headers_override_the_speed(clock: FakeClock) -> None:
     client.post("/chat/completions", json=_body(FAST), headers={"X-Sandbox-Speed": "instant"})
     client.post("/chat/completions", json=_body(FAST), headers={"X-Sandbox-Latency-Ms": "250"})
     assert clock.slept[1:] == [0.25]
+    used = sb.quota.daily(sandbox_key())["used"]
     r = client.post("/chat/completions", json=_body(FAST), headers={"X-Sandbox-Speed": "warp"})
     assert r.status_code == 400 and "unknown sandbox speed 'warp'" in r.json()["error"]["message"]
+    assert sb.quota.daily(sandbox_key())["used"] == used  # a malformed request does not count
 
 
 def test_fixed_latency_overrides_the_speed(clock: FakeClock) -> None:

@@ -17,7 +17,7 @@ from .compose import Answer, compose
 from .faults import ANSWER_FAULTS, FALLBACK_FAULTS, FAULTS, FaultContext, fault_error, quota_429
 from .history import bad_message, prompt_tokens, user_text
 from .host import ChatHost
-from .pacing import pace_for
+from .pacing import INSTANT, check_speed, pace_for
 from .providers import is_down
 from .reasoning import ReasoningPlan, ReasoningRefused, check_request, plan_reasoning
 from .render import render
@@ -86,7 +86,8 @@ def _validate(body: Any, headers: Mapping[str, str], uid: str
     ids, needs, listed = candidates(body), needs_of(body), _faults_from(headers)
     try:
         check_request(body)
-    except ReasoningRefused as exc:
+        check_speed(headers.get("x-sandbox-speed", INSTANT).strip().lower())
+    except ValueError as exc:  # ReasoningRefused included
         raise bad(str(exc)) from None
     return ids, needs, listed
 
