@@ -35,6 +35,7 @@ from .api.errors import (
     ReplayMiss,
     RequestTimeout,
     SensitiveInputBlocked,
+    TruncatedError,
     UpstreamRateLimit,
 )
 
@@ -42,12 +43,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .conversation import Conversation
     from .notebook.widgets import QuotaMeter
     from .session import Session
 
 # httpx costs ~100 ms to import: the session layer (and with it httpx) loads on first use.
 _LAZY = {"Session": "session", "get_session": "session", "set_session": "session",
-         "use_profile": "session"}
+         "use_profile": "session", "Conversation": "conversation"}
 
 
 def __getattr__(name: str) -> Any:
@@ -70,9 +72,28 @@ def ask(prompt: str, model: str | None = None, *, stream: bool = False, **option
     """Send ``prompt`` to ``model`` (default ``openrouter/free``) and return an ``Answer``.
 
     Options mirror the magic's flags: ``system``, ``max_tokens``, ``temperature``, ``seed``,
-    ``retries``, ``fallback`` (list of model ids), ``timeout``, ``provider`` (preferences).
+    ``reasoning`` ("low", "medium", "high", "off", "hide" or a token cap), ``schema``,
+    ``retries``, ``fallback`` (list of model ids), ``timeout``, ``provider`` (preferences),
+    ``allow_sensitive``.
     """
     return _session().ask(prompt, model, stream=stream, **options)
+
+
+def chat(model: str | None = None, *, system: str | None = None, name: str | None = None,
+         resume: str | None = None, **options: Any) -> Conversation:
+    """A conversation: each ``.ask(text)`` resends the history, so the model remembers.
+
+    ``name`` labels it in the ledger (and for ``%%openrouter --chat NAME``);
+    ``resume=NAME`` rebuilds it from the ledger, e.g. after a kernel restart. Options
+    (``max_tokens``, ``reasoning``, ``history=N`` to resend only the last N turns...) apply to
+    every turn. It follows the default session (``%openrouter sandbox on``, profiles).
+    """
+    from .conversation import Conversation
+    from .session import get_session
+
+    if resume is not None:
+        return Conversation.resume(resume, session=get_session, **options)
+    return Conversation(model, system=system, name=name, session=get_session, **options)
 
 
 def log(*, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame:
@@ -167,6 +188,7 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "BudgetExceeded",
+    "Conversation",
     "CreditsError",
     "DailyRateLimit",
     "InFlightCredits",
@@ -183,10 +205,12 @@ __all__ = [
     "RequestTimeout",
     "SensitiveInputBlocked",
     "Session",
+    "TruncatedError",
     "UpstreamRateLimit",
     "__version__",
     "ask",
     "batch",
+    "chat",
     "compare",
     "estimate_cost",
     "get_session",

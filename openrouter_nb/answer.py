@@ -35,6 +35,12 @@ class Answer:
     fallback: str | None = None  # set when an explicit fallback model answered
     day_remaining: int | None = None
     mode: str = "live"  # "live", "sandbox" or "replay"
+    reasoning: str | None = None  # what a reasoning model thought (None: none returned)
+    message: dict[str, Any] | None = field(default=None, repr=False)  # as echoed in history
+    conversation: str | None = None  # the conversation's name, when asked in one
+    turn: int | None = None
+    model_changed_from: str | None = None  # a conversation's previous turn was this model
+    notes: tuple[str, ...] = ()  # warnings for the footer (cut at max_tokens, turns dropped)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __str__(self) -> str:
@@ -45,9 +51,21 @@ class Answer:
         """True when a router (e.g. ``openrouter/free``) picked the model."""
         return bool(self.model) and self.model != self.requested_model and not self.fallback
 
+    @property
+    def reasoning_tokens(self) -> int | None:
+        """Tokens the model spent thinking (part of ``completion_tokens``), when reported."""
+        value = self.usage.get("reasoning_tokens")
+        return value if isinstance(value, int) else None
+
     def footer(self) -> str:
         """One line: who answered, how fast, at what cost in tokens and quota."""
         parts: list[str] = []
+        if self.turn is not None:
+            prompt_tokens = self.usage.get("prompt_tokens")
+            size = f" · {prompt_tokens:,} prompt tokens" if prompt_tokens is not None else ""
+            parts.append(f"turn {self.turn}{size}")
+        if self.model_changed_from:
+            parts.append(f"model changed: {self.model_changed_from} → {self.model}")
         if self.fallback:
             parts.append(f"fallback: requested {self.requested_model}, answered by {self.model}")
         elif self.model and self.model != self.requested_model:
@@ -59,13 +77,16 @@ class Answer:
         parts.append(f"{self.latency_s:.2f} s")
         prompt, completion = self.usage.get("prompt_tokens"), self.usage.get("completion_tokens")
         if prompt is not None or completion is not None:
-            parts.append(f"{prompt or 0} → {completion or 0} tokens")
+            thought = self.reasoning_tokens
+            parts.append(f"{prompt or 0} → {completion or 0} tokens"
+                         + (f" ({thought} thinking)" if thought else ""))
         if self.attempts > 1:
             parts.append(f"{self.attempts} attempts")
         if self.validated is not None:
             parts.append("valid JSON" if self.validated else "invalid JSON")
         if self.day_remaining is not None:
             parts.append(f"{self.day_remaining} free requests left today")
+        parts.extend(f"⚠ {note}" for note in self.notes)
         if self.mode == "sandbox":
             parts.append("sandbox: simulated answer")
         elif self.mode == "replay":

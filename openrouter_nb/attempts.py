@@ -12,6 +12,7 @@ from ._text import redact
 from .api.errors import OpenRouterError
 from .api.types import ChatResult
 from .ledger import Ledger
+from .validate import Validation
 
 
 class AttemptRecorder:
@@ -32,30 +33,57 @@ class AttemptRecorder:
                     session_id=self.session_id, account=self.account, base_url=self.base_url)
 
     def answered(self, result: ChatResult, row: dict[str, Any], *, mode: str, wait_s: float,
-                 validated: bool | None = None, validation_error: str | None = None,
+                 check: Validation | None = None,
                  failure: OpenRouterError | None = None) -> None:
         """An answer arrived; ``failure`` marks it an error all the same (invalid output)."""
-        usage = result.usage
         self.ledger.record(
             **self._base(row, mode), status="error" if failure else "ok",
             error_kind=failure.kind if failure else None,
             error_message=redact(failure.message, self._key) if failure else None,
             served_model=result.model, provider=result.provider,
             generation_id=result.generation_id, http_status=200, latency_s=result.latency_s,
-            ttft_s=result.ttft_s, prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            cost=usage.cost if usage else None, response=result.text,
+            ttft_s=result.ttft_s, response=redact(result.text, self._key),
             finish_reason=result.finish_reason, wait_s=wait_s or None,
-            validated=validated, validation_error=validation_error,
+            validated=check.ok if check else None,
+            validation_error=check.error if check else None,
+            **_result_fields(result),
         )
 
     def failed(self, error: OpenRouterError, row: dict[str, Any], *, mode: str,
                wait_s: float) -> None:
         """An attempt that ended in ``error`` (sent or refused before sending)."""
+        result = getattr(error, "result", None)  # a truncated answer keeps its usage
+        fields = _result_fields(result) if isinstance(result, ChatResult) else {}
+        if isinstance(result, ChatResult):
+            fields.update(finish_reason=result.finish_reason, latency_s=result.latency_s,
+                          generation_id=result.generation_id)
         self.ledger.record(
             **self._base(row, mode), status="error", error_kind=error.kind,
             http_status=error.http_status, provider=error.provider,
             served_model=error.model if error.model != row.get("requested_model") else None,
             error_message=redact(error.message, self._key),
-            response=error.partial_text or None, wait_s=wait_s or None,
+            response=redact(error.partial_text, self._key) or None, wait_s=wait_s or None,
+            **fields,
         )
+
+    def interrupted(self, row: dict[str, Any], partial: str, *, mode: str,
+                    latency_s: float) -> None:
+        """An attempt stopped by the user (Kernel -> Interrupt, Ctrl-C): what arrived is kept."""
+        self.ledger.record(
+            **self._base(row, mode), status="interrupted", error_kind="interrupted",
+            error_message="Interrupted by the user; the text that had arrived is kept.",
+            response=redact(partial, self._key) or None, latency_s=latency_s,
+        )
+
+
+def _result_fields(result: ChatResult) -> dict[str, Any]:
+    """Tokens, cost and reasoning of ``result``, for a ledger row."""
+    usage = result.usage
+    reasoning = getattr(result, "reasoning", None)
+    return dict(
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        cost=usage.cost if usage else None,
+        reasoning_tokens=getattr(usage, "reasoning_tokens", None) if usage else None,
+        reasoning=reasoning or None,
+    )

@@ -55,6 +55,7 @@ class ModelInfo:
     vision: bool
     tools: bool
     structured: bool
+    reasoning: bool = False  # takes the ``reasoning`` parameter
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -74,6 +75,7 @@ class ModelInfo:
             vision="image" in modalities,
             tools="tools" in params,
             structured=bool(params & {"response_format", "structured_outputs"}),
+            reasoning=bool(params & {"reasoning", "include_reasoning"}),
             raw=entry,
         )
 

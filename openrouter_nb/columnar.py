@@ -224,7 +224,9 @@ def decode(data: bytes, names: Sequence[str]) -> Block:
     try:
         rows = int(header["rows"])
         ids = _array(data, base, header["ids"], "<i8", rows).astype(np.int64)
+        # A column added to the ledger after the chunk was written is empty in those rows.
         columns = {name: _decode_column(data, base, header["columns"][name], rows)
+                   if name in header["columns"] else np.full(rows, None, dtype=object)
                    for name in names}
     except (KeyError, TypeError, ValueError) as exc:
         raise ChunkError(f"chunk file is damaged: {exc}") from exc

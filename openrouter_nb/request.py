@@ -1,56 +1,57 @@
-"""Building chat-completion request bodies: messages, options, structured-output wiring.
+"""Building chat-completion request bodies from messages and resolved call options.
 
-Pure functions, so what the session sends is easy to read and test apart from how it
-retries or records.
+Pure functions, so what a call sends is easy to read and test apart from how it retries or
+records. Unset options are left out of the body; OpenRouter's defaults apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .options import CallOptions
 from .validate import SchemaSpec
 
-
-def build_messages(prompt: str, system: str | None) -> list[dict[str, Any]]:
-    """An optional system message, then the user's prompt."""
-    messages: list[dict[str, Any]] = []
-    if system:
-        messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": prompt})
-    return messages
+__all__ = ["build_body", "option_fields"]
 
 
-def build_options(*, max_tokens: int | None, temperature: float | None, seed: int | None,
-                  stream: bool, provider: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The body fields other than ``model`` and ``messages``; unset ones are left out."""
+def option_fields(options: CallOptions) -> dict[str, Any]:
+    """The body fields other than ``model`` and ``messages`` that ``options`` set."""
     body: dict[str, Any] = {}
-    if max_tokens is not None:
-        body["max_tokens"] = int(max_tokens)
-    if temperature is not None:
-        body["temperature"] = float(temperature)
-    if seed is not None:
-        body["seed"] = int(seed)
-    if stream:
+    if options.max_tokens is not None:
+        body["max_tokens"] = int(options.max_tokens)
+    if options.temperature is not None:
+        body["temperature"] = float(options.temperature)
+    if options.seed is not None:
+        body["seed"] = int(options.seed)
+    reasoning = options.reasoning_request
+    if reasoning is not None:
+        body["reasoning"] = reasoning
+    if options.stream:
         body["stream"] = True
-    if provider:
-        body["provider"] = dict(provider)
+    if options.provider:
+        body["provider"] = dict(options.provider)
     return body
 
 
-def build_body(model: str, messages: list[dict[str, Any]], options: Mapping[str, Any],
+def build_body(model: str, messages: Sequence[Mapping[str, Any]], options: CallOptions,
                spec: SchemaSpec | None, *, structured: bool) -> dict[str, Any]:
     """The request for ``model``; with a schema, as ``response_format`` where the model
     supports structured outputs (and ``provider.require_parameters`` so no provider without
     them is chosen), else as an instruction appended to the last message."""
-    body = {"model": model, "messages": messages, **options}
+    body: dict[str, Any] = {"model": model, "messages": list(messages), **option_fields(options)}
     if spec is None:
         return body
     if structured:
         body["response_format"] = spec.response_format()
         body["provider"] = {**body.get("provider", {}), "require_parameters": True}
     else:
-        last = messages[-1]
-        body["messages"] = messages[:-1] + [
-            {**last, "content": f"{last['content']}\n\n{spec.instruction()}"}]
+        last = dict(messages[-1])
+        content = last.get("content")
+        instruction = spec.instruction()
+        if isinstance(content, list):
+            last["content"] = [*content, {"type": "text", "text": instruction}]
+        else:
+            last["content"] = f"{content or ''}\n\n{instruction}"
+        body["messages"] = [*messages[:-1], last]
     return body

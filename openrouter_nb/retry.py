@@ -34,6 +34,31 @@ from .api.errors import (
 
 Action = Literal["retry", "fallback", "stop"]
 
+#: How each kind of failure is handled. ``wait_reset``: retry after the per-minute reset;
+#: ``backoff``: retry after a short backoff (``Retry-After`` wins); ``fallback``: the next
+#: explicit fallback, else stop; ``fallback_or_backoff``: the next fallback, else back off;
+#: ``stop``: never retried (another attempt cannot help and would spend quota).
+#: Looked up along the error's class hierarchy, most specific first.
+RULES: dict[type[OpenRouterError], str] = {
+    MinuteRateLimit: "wait_reset",
+    DailyRateLimit: "stop",
+    InFlightCredits: "backoff",
+    ModelUnavailableError: "fallback",
+    UpstreamRateLimit: "fallback_or_backoff",
+    ProviderError: "fallback_or_backoff",
+    RequestTimeout: "fallback_or_backoff",
+    MidStreamError: "fallback_or_backoff",
+    OpenRouterError: "stop",  # auth, credits, moderation, bad request, truncated, budget...
+}
+
+
+def rule_for(error: OpenRouterError) -> str:
+    """The rule of ``RULES`` that applies to ``error``."""
+    for cls in type(error).__mro__:
+        if cls in RULES:
+            return RULES[cls]
+    return "stop"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -56,32 +81,25 @@ class RetryPolicy:
     def decide(self, error: OpenRouterError, *, retries_used: int, has_fallback: bool,
                now: float) -> Decision:
         """The next step after ``error``; ``retries_used`` counts earlier retries of this call."""
-        if isinstance(error, DailyRateLimit):
-            return Decision("stop", reason="daily free quota used up")
-        if isinstance(error, MinuteRateLimit):
-            if retries_used >= self.retries:
-                return Decision("stop", reason="retries used up")
-            reset = error.rate_limit.reset_epoch_s if error.rate_limit else None
-            wait = (reset - now + 0.25) if reset is not None else 60.0
-            wait = min(max(wait, 0.0), self.minute_wait_max_s)
-            return Decision("retry", wait, "per-minute limit: waiting for the reset")
-        if isinstance(error, InFlightCredits):
-            if retries_used >= self.retries:
-                return Decision("stop", reason="retries used up")
-            return Decision("retry", self.backoff(retries_used + 1, error.retry_after_s),
-                            "in-flight credits: waiting for running requests to settle")
-        if isinstance(error, ModelUnavailableError):
-            if has_fallback:
-                return Decision("fallback", reason="model unavailable")
+        rule = rule_for(error)
+        if rule == "stop":
+            reason = ("daily free quota used up" if isinstance(error, DailyRateLimit)
+                      else f"{error.kind} is not retryable")
+            return Decision("stop", reason=reason)
+        if rule in ("fallback", "fallback_or_backoff") and has_fallback:
+            return Decision("fallback", reason=f"{error.kind}: trying the next fallback")
+        if rule == "fallback":
             return Decision("stop", reason="model unavailable, no fallback given")
-        if isinstance(error, (UpstreamRateLimit, ProviderError, RequestTimeout, MidStreamError)):
-            if has_fallback:
-                return Decision("fallback", reason=f"{error.kind}: trying the next fallback")
-            if retries_used >= self.retries:
-                return Decision("stop", reason="retries used up")
-            return Decision("retry", self.backoff(retries_used + 1, error.retry_after_s),
-                            f"{error.kind}: backing off")
-        return Decision("stop", reason=f"{error.kind} is not retryable")
+        if retries_used >= self.retries:
+            return Decision("stop", reason="retries used up")
+        if rule == "wait_reset":
+            limit = getattr(error, "rate_limit", None)
+            reset = limit.reset_epoch_s if limit else None
+            wait = (reset - now + 0.25) if reset is not None else 60.0
+            return Decision("retry", min(max(wait, 0.0), self.minute_wait_max_s),
+                            "per-minute limit: waiting for the reset")
+        return Decision("retry", self.backoff(retries_used + 1, error.retry_after_s),
+                        f"{error.kind}: backing off")
 
     def backoff(self, retry_number: int, retry_after_s: float | None = None) -> float:
         """Exponential backoff with jitter; ``Retry-After`` wins when it is longer."""

@@ -1,9 +1,10 @@
-"""``Session``: client, ledger and policies tied together. ``ask`` lives here.
+"""``Session``: one frozen configuration, the client, the ledger and the policies.
 
-A call is one or more attempts. Before each attempt the session checks the budget and
-waits for a per-minute slot; after it, it writes one ledger row and asks the retry policy
-what to do next. Nothing is ever substituted silently: a fallback model is only used when
-the caller named it, and the answer says so.
+A session holds a :class:`~openrouter_nb.options.SessionConfig` (every setting, declared once)
+and hands each call down the pipeline (:mod:`openrouter_nb.pipeline`: prepare -> re-asks ->
+retry and fallback -> one attempt). ``ask``, ``compare``, conversations and batches are built
+on that chain. Nothing is ever substituted silently: a fallback model is only used when the
+caller named it, and the answer says so.
 """
 
 from __future__ import annotations
@@ -12,47 +13,41 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from . import config, privacy
+from . import config, pipeline
 from .answer import Answer
 from .api.client import DEFAULT_BASE_URL, DeltaCallback, OpenRouterClient
-from .api.errors import (
-    BadRequestError,
-    BudgetExceeded,
-    DailyRateLimit,
-    InvalidOutputError,
-    ModelUnavailableError,
-    OpenRouterError,
-    SensitiveInputBlocked,
-)
+from .api.errors import BudgetExceeded, OpenRouterError
 from .api.types import ChatResult, KeyInfo
 from .attempts import AttemptRecorder
-from .catalog import FREE_ROUTER, Catalog
+from .budget import Budget
+from .catalog import Catalog
 from .ledger import Ledger, new_call_id
-from .quota import FREE_RPM, QuotaState, QuotaTracker, Slot, is_free_model
-from .request import build_body, build_messages, build_options
+from .messages import system as system_message
+from .messages import user
+from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, CallOptions, SessionConfig
+from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model
 from .retry import RetryPolicy
-from .validate import SchemaSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from .conversation import Conversation
     from .cost import CostEstimate
 
-DEFAULT_MODEL = "openrouter/free"
-DEFAULT_MAX_TOKENS = 800  # short answers by default: free quotas are small, demos are public
-DEFAULT_TIMEOUT_S = 60.0
-MAX_MODELS = 3  # OpenRouter rejects longer fallback lists
-SANDBOX_SERVER = "openrouter-nb-sandbox"  # the Server header of `python -m openrouter_nb.sandbox`
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "Session", "get_session", "set_session",
+           "shared_ledger", "use_profile"]
 
+SANDBOX_SERVER = pipeline.SANDBOX_SERVER
 #: Event callback ``on_event(name, details)``; names: "waited", "retry", "fallback", "reask".
-EventCallback = Callable[[str, dict[str, Any]], None]
+EventCallback = pipeline.EventCallback
 
 _ledgers: dict[Path, Ledger] = {}
 _ledgers_lock = threading.Lock()
@@ -67,103 +62,91 @@ def shared_ledger(path: Path) -> Ledger:
         return _ledgers[path]
 
 
+@dataclass
+class _Connection:
+    """Where a session's requests go: the transport, the key it sends, and the mode."""
+
+    transport: httpx.BaseTransport | None
+    key: str | None
+    mode: str
+    sandbox: Any = None
+    rates: tuple[int | None, int | None, float | None] = (None, None, None)
+
+
+def _connect(cfg: SessionConfig, settings: config.Settings,
+             transport: httpx.BaseTransport | None, clock: Callable[[], float]) -> _Connection:
+    """The sandbox, a replay cassette or the network, recorded when asked."""
+    replay = cfg.replay or (os.environ.get("OPENROUTER_NB_REPLAY") or None)
+    rates = (cfg.rpm, cfg.rpd, cfg.window_s)
+    link = _Connection(transport, settings.api_key, "sandbox" if settings.sandbox else "live")
+    if settings.sandbox and transport is None and (not replay or cfg.replay_fallback):
+        from .sandbox import Sandbox, SandboxTransport, sandbox_key
+
+        options = {"clock": clock, **(cfg.sandbox_options or {})}
+        link.sandbox = Sandbox(**options)
+        link.transport, link.key = SandboxTransport(link.sandbox), sandbox_key()
+        rates = (cfg.rpm or options.get("rpm"), cfg.rpd or options.get("rpd"),
+                 cfg.window_s or options.get("window_s"))
+    if replay:
+        from .api.cassette import ReplayTransport
+
+        link.transport = ReplayTransport(replay, fallback=link.transport
+                                         if cfg.replay_fallback else None)
+        link.mode = "replay"
+    if cfg.record:
+        from .api.cassette import RecordingTransport
+
+        link.transport = RecordingTransport(link.transport or httpx.HTTPTransport(), cfg.record)
+    link.rates = rates
+    return link
+
+
 class Session:
     """Explicit configuration for talking to OpenRouter (or the sandbox) from a notebook.
 
     ``Session()`` with nothing set uses the in-process sandbox; set ``OPENROUTER_API_KEY``
-    (or pass ``api_key=``) for the real service. ``budget`` caps the requests this session
-    may send; ``retries`` bounds extra attempts per call. ``record=PATH`` saves every exchange
+    (or pass ``api_key=``) for the real service. Keyword settings are the fields of
+    :class:`~openrouter_nb.options.SessionConfig` (``api_key``, ``base_url``, ``sandbox``,
+    ``home``, ``budget``, ``rpm``, ``rpd``, ``window_s``, ``profile``, ``record``, ``replay``,
+    ``replay_fallback``, ``sandbox_options``) and the session's defaults for every call
+    (:class:`~openrouter_nb.options.CallOptions`: ``model``, ``fallback``, ``system``,
+    ``max_tokens``, ``temperature``, ``reasoning``, ``retries``, ``timeout``, ``provider``...).
+    ``budget`` caps the requests this session may send. ``record=PATH`` saves every exchange
     to a cassette (without the key); ``replay=PATH`` (or ``OPENROUTER_NB_REPLAY``) answers
     from one with no network, ``replay_fallback=True`` sending unknown requests to the sandbox.
+    ``transport``, ``ledger``, ``clock`` and ``sleep`` are injected for tests;
+    ``shared_budget`` is how a derived session keeps counting the same budget.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        sandbox: bool | None = None,
-        home: str | Path | None = None,
-        model: str = DEFAULT_MODEL,
-        budget: int | None = None,
-        retries: int = 2,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        max_tokens: int | None = DEFAULT_MAX_TOKENS,
-        provider: Mapping[str, Any] | None = None,
-        transport: httpx.BaseTransport | None = None,
-        ledger: Ledger | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        rpm: int | None = None,
-        rpd: int | None = None,
-        window_s: float | None = None,
-        sandbox_options: Mapping[str, Any] | None = None,
-        fallback: Sequence[str] = (),
-        system: str | None = None,
-        temperature: float | None = None,
-        profile: str | None = None,
-        record: str | Path | None = None,
-        replay: str | Path | None = None,
-        replay_fallback: bool = False,
-    ) -> None:
-        self.settings = config.resolve(api_key=api_key, base_url=base_url, sandbox=sandbox,
-                                       home=home)
-        self.model = model
-        self.fallback = tuple(fallback)
-        self.system = system
-        self.temperature = temperature
-        self.profile = profile
-        self.budget = budget
-        self.budget_used = 0
-        self.retry_policy = RetryPolicy(retries=retries)
-        self.timeout = timeout
-        self.max_tokens = max_tokens
-        self.provider = dict(provider) if provider else None
-        self.clock = clock
-        self.sleep = sleep
-        self.sandbox: Any = None
-        key = self.settings.api_key
-        options = dict(sandbox_options or {})
-        replay = replay if replay is not None else (os.environ.get("OPENROUTER_NB_REPLAY") or None)
-        wants_sandbox = self.settings.sandbox and transport is None
-        if wants_sandbox and (not replay or replay_fallback):
-            from .sandbox import Sandbox, SandboxTransport, sandbox_key
-
-            options.setdefault("clock", clock)
-            self.sandbox = Sandbox(**options)
-            transport = SandboxTransport(self.sandbox)
-            key = sandbox_key()
-            rpm = rpm or options.get("rpm")
-            rpd = rpd or options.get("rpd")
-            window_s = window_s or options.get("window_s")
-        self.mode = "sandbox" if self.settings.sandbox else "live"
-        if replay:
-            from .api.cassette import ReplayTransport
-
-            transport = ReplayTransport(replay, fallback=transport if replay_fallback else None)
-            self.mode = "replay"
-        if record:
-            from .api.cassette import RecordingTransport
-
-            transport = RecordingTransport(transport or httpx.HTTPTransport(), record)
-        self.record_path = Path(record) if record else None
-        self.replay_path = Path(replay) if replay else None
-        self._key = key
-        self.client = OpenRouterClient(key, self.settings.base_url, transport=transport,
-                                       timeout=timeout)
-        self.ledger = ledger or shared_ledger(self.settings.home / "ledger.sqlite")
-        self.account = self.settings.account
+    def __init__(self, *, config: SessionConfig | None = None,
+                 transport: httpx.BaseTransport | None = None, ledger: Ledger | None = None,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep,
+                 shared_budget: Budget | None = None, **settings: Any) -> None:
+        self.config = config.derive(**settings) if config else SessionConfig.of(**settings)
+        cfg = self.config
+        self.settings = config_settings = _resolve(cfg)
+        self.clock, self.sleep = clock, sleep
+        self._given_transport = transport
+        self._budget = shared_budget if shared_budget is not None else Budget(cfg.budget)
+        link = _connect(cfg, config_settings, transport, clock)
+        self.sandbox, self.mode, self._key = link.sandbox, link.mode, link.key
+        self.client = OpenRouterClient(link.key, config_settings.base_url,
+                                       transport=link.transport, timeout=cfg.call.timeout)
+        self.ledger = ledger or shared_ledger(config_settings.home / "ledger.sqlite")
+        self.account = config_settings.account
         self.session_id = new_call_id()
         self.recorder = AttemptRecorder(self.ledger, session_id=self.session_id,
-                                        account=self.account, base_url=self.settings.base_url,
+                                        account=self.account, base_url=config_settings.base_url,
                                         key=self._key, clock=clock)
+        rpm, rpd, window_s = link.rates
         window = window_s or 60.0
         self.quota = QuotaTracker(
             rpm=rpm or FREE_RPM, rpd=rpd, window_s=window, clock=clock, sleep=sleep,
             day_count=self._day_count,
             recent_sends=self.ledger.attempt_times(since=clock() - window, account=self.account),
         )
-        self._budget_lock = threading.Lock()
+        self.quota.note_budget(self._budget.limit, self._budget.used)
         self._catalog: Catalog | None = None
 
     @classmethod
@@ -174,12 +157,24 @@ class Session:
         """
         chosen = config.get_profile(name, path)
         options: dict[str, Any] = {"profile": name}
-        for field in config.PROFILE_FIELDS:
-            value = getattr(chosen, field)
+        for field_name in config.PROFILE_FIELDS:
+            value = getattr(chosen, field_name)
             if value is not None and value != ():
-                options[field] = value
+                options[field_name] = value
         options.update(overrides)
         return cls(**options)
+
+    def derive(self, **changes: Any) -> Session:
+        """A new session like this one with ``changes`` (record, replay, sandbox, profile...).
+
+        It keeps every other setting (home, rates, model, options) and shares this session's
+        budget, so what was spent stays spent.
+        """
+        budget = Budget(changes["budget"]) if "budget" in changes else self._budget
+        return Session(config=self.config.derive(**changes),
+                       transport=self._given_transport, clock=self.clock, sleep=self.sleep,
+                       ledger=None if "home" in changes else self.ledger,
+                       shared_budget=budget)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -201,135 +196,86 @@ class Session:
         """One line for the user: which service, and why."""
         return self.settings.reason
 
-    # -- the call --------------------------------------------------------------------------------
-    def ask(
-        self,
-        prompt: str,
-        model: str | None = None,
-        *,
-        stream: bool = False,
-        system: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        seed: int | None = None,
-        schema: Any = None,
-        retries: int | None = None,
-        fallback: Sequence[str] | None = None,
-        timeout: float | None = None,
-        provider: Mapping[str, Any] | None = None,
-        allow_sensitive: bool = False,
-        headers: Mapping[str, str] | None = None,
-        on_delta: DeltaCallback | None = None,
-        on_event: EventCallback | None = None,
-        batch_id: str | None = None,
-        row_key: str | None = None,
-    ) -> Answer:
-        """Send ``prompt`` and return the whole ``Answer`` (streaming uses SSE underneath).
+    # -- settings, read from the one config ------------------------------------------------------
+    @property
+    def model(self) -> str:
+        """The default model (setting it keeps every other setting)."""
+        return self.config.call.model
 
-        With ``schema`` (a JSON Schema dict or a pydantic class) the answer is validated and
-        the model re-asked with the validation error, at most ``retries`` times. Prompts
-        holding keys, e-mail addresses, card numbers and the like are refused before
+    @model.setter
+    def model(self, value: str) -> None:
+        self.config = self.config.derive(model=value)
+
+    @property
+    def call_defaults(self) -> CallOptions:
+        """What every call of this session sends unless told otherwise."""
+        return self.config.call
+
+    fallback = property(lambda self: self.config.call.fallback)
+    system = property(lambda self: self.config.call.system)
+    temperature = property(lambda self: self.config.call.temperature)
+    max_tokens = property(lambda self: self.config.call.max_tokens)
+    timeout = property(lambda self: self.config.call.timeout)
+    provider = property(lambda self: self.config.call.provider)
+    profile = property(lambda self: self.config.profile)
+    record_path = property(lambda self: self.config.record)
+    retry_policy = property(lambda self: RetryPolicy(retries=self.config.call.retries))
+
+    @property
+    def replay_path(self) -> Path | None:
+        return self.config.replay if self.mode == "replay" else None
+
+    @property
+    def budget(self) -> int | None:
+        """At most this many more requests (``None``: no cap)."""
+        return self._budget.limit
+
+    @budget.setter
+    def budget(self, limit: int | None) -> None:
+        self._budget.reset(limit)
+        self.config = self.config.derive(budget=limit)
+        self.quota.note_budget(limit, 0)
+
+    @property
+    def budget_used(self) -> int:
+        return self._budget.used
+
+    # -- the call --------------------------------------------------------------------------------
+    def ask(self, prompt: str, model: str | None = None, *, on_delta: DeltaCallback | None = None,
+            on_event: EventCallback | None = None, batch_id: str | None = None,
+            row_key: str | None = None, **options: Any) -> Answer:
+        """Send ``prompt`` and return the whole ``Answer`` (``stream=True`` uses SSE).
+
+        ``options`` are any :class:`~openrouter_nb.options.CallOptions` field: ``system``,
+        ``max_tokens``, ``temperature``, ``seed``, ``reasoning`` ("low", "medium", "high",
+        "off", "hide" or a token cap), ``schema`` (a JSON Schema dict or pydantic class: the
+        answer is validated and the model re-asked at most ``retries`` times), ``retries``,
+        ``fallback``, ``timeout``, ``provider``, ``allow_sensitive``, ``headers``, ``stream``.
+        Prompts holding keys, e-mail addresses, card numbers and the like are refused before
         anything is sent unless ``allow_sensitive`` is true.
         """
-        call_id = new_call_id()
-        requested = (model or self.model).strip()
-        if fallback is None and model is None:
-            fallback = self.fallback  # the profile's fallbacks go with the profile's model
-        system = self.system if system is None else system
-        temperature = self.temperature if temperature is None else temperature
-        chain = [requested] + [m.strip() for m in (fallback or []) if m and m.strip()]
-        common = dict(call_id=call_id, requested_model=requested, prompt=prompt,
-                      batch_id=batch_id, row_key=row_key, stream=stream)
-        if not isinstance(prompt, str) or not prompt.strip():
-            self._refuse(BadRequestError("The prompt is empty. Write something in the cell (or "
-                                         "pass a non-empty string)."), common)
-        if len(chain) > MAX_MODELS:
-            self._refuse(BadRequestError(
-                f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
-                f"fallbacks); got {len(chain)}."), common)
-        if not allow_sensitive:
-            self._guard(prompt, system, common)
-        spec = self._schema_spec(schema, common)
-        messages = build_messages(prompt, system)
-        options = build_options(
-            max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
-            temperature=temperature, seed=seed, stream=stream,
-            provider={**(self.provider or {}), **(provider or {})})
-        policy = self.retry_policy if retries is None else RetryPolicy(retries=retries)
-        attempt, retries_used, reasks, index = 0, 0, 0, 0
-        while True:
-            attempt += 1
-            current = chain[index]
-            row = dict(common, attempt=attempt, requested_model=current,
-                       fallback=current if index else None)
-            self._spend_budget(row)
-            try:
-                # Replayed answers send nothing: no pacing, no quota.
-                slot = Slot(None, 0.0) if self.mode == "replay" else self.quota.acquire(current)
-            except DailyRateLimit as error:
-                self.recorder.failed(error, row, mode=self.mode, wait_s=0.0)
-                self._finish_error(error, call_id, attempt)
-            waited = slot.waited
-            if waited and on_event:
-                on_event("waited", {"seconds": waited, "model": current})
-            body = build_body(current, messages, options, spec,
-                              structured=spec is not None and self._supports_structured(current))
-            try:
-                result = self.client.chat(body, timeout=timeout, headers=headers,
-                                          on_delta=on_delta)
-            except OpenRouterError as error:
-                decision = policy.decide(error, retries_used=retries_used,
-                                         has_fallback=index + 1 < len(chain), now=self.clock())
-                if decision.action == "stop" and isinstance(error, ModelUnavailableError) \
-                        and len(chain) == 1 and error.reason not in ("data_policy",
-                                                                     "provider_preferences"):
-                    # (the catalog cannot tell which models a data policy or preferences allow)
-                    self._suggest_alternatives(error, current)
-                self.recorder.failed(error, row, mode=self.mode, wait_s=waited)
-                self.quota.settle(slot)
-                self.quota.note_error(error)
-                if decision.action == "stop":
-                    self._finish_error(error, call_id, attempt)
-                if on_event:
-                    on_event(decision.action, {"error": error, "wait_s": decision.wait_s,
-                                               "reason": decision.reason, "attempt": attempt})
-                if decision.action == "fallback":
-                    index += 1
-                else:
-                    retries_used += 1
-                    if decision.wait_s > 0:
-                        self.sleep(decision.wait_s)
-                continue
-            simulated = (result.server or "").startswith(SANDBOX_SERVER)
-            if simulated and self.mode == "live":
-                self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
-            check = spec.check(result.text) if spec is not None else None
-            failure = None
-            if check is not None and not check.ok and reasks >= policy.retries:
-                failure = self._invalid_output(result, check.error or "", reasks, current)
-            self.recorder.answered(result, row, mode=self.mode, wait_s=waited,
-                            validated=check.ok if check else None,
-                            validation_error=check.error if check else None, failure=failure)
-            self.quota.settle(slot)
-            self.quota.note_result(result.model)
-            if failure is not None:
-                self._finish_error(failure, call_id, attempt)
-            if check is not None and not check.ok:
-                reasks += 1
-                messages = messages + [
-                    {"role": "assistant", "content": result.text},
-                    {"role": "user", "content": f"That reply was not valid: {check.error}. "
-                                                "Reply again with only the corrected JSON."},
-                ]
-                if on_event:
-                    on_event("reask", {"error": check.error, "attempt": attempt})
-                continue
-            answer = self._answer(result, requested, chain[index] if index else None, call_id,
-                                  attempt)
-            answer.sandbox = answer.sandbox or simulated
-            if check is not None:
-                answer.validated, answer.data = True, check.data
-            return answer
+        if not isinstance(prompt, str):
+            raise TypeError(f"The prompt must be text (a str), not {type(prompt).__name__}.")
+        resolved = self.config.resolve(model=model, **options)
+        messages = (*((system_message(resolved.system),) if resolved.system else ()),
+                    user(prompt))
+        call = pipeline.Call(messages, resolved, new_call_id(), batch_id=batch_id,
+                             row_key=row_key, on_delta=on_delta, on_event=on_event)
+        return pipeline.run(self, call)
+
+    def run(self, call: pipeline.Call) -> Answer:
+        """Send a prepared :class:`~openrouter_nb.pipeline.Call` (conversations use this)."""
+        return pipeline.run(self, call)
+
+    def chat(self, model: str | None = None, *, system: str | None = None,
+             name: str | None = None, resume: str | None = None,
+             **options: Any) -> Conversation:
+        """A conversation on this session (see :func:`openrouter_nb.chat`)."""
+        from .conversation import Conversation
+
+        if resume is not None:
+            return Conversation.resume(resume, session=self, **options)
+        return Conversation(model=model, system=system, name=name, session=self, **options)
 
     def compare(self, prompt: str, models: Sequence[str], *, max_workers: int = 4,
                 **options: Any) -> list[Answer | OpenRouterError]:
@@ -347,98 +293,52 @@ class Session:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orn-compare") as pool:
             return list(pool.map(one, models))
 
-    # -- building blocks ---------------------------------------------------------------------------
-    def _guard(self, prompt: str, system: str | None, common: dict[str, Any]) -> None:
-        findings = privacy.scan(prompt) + (privacy.scan(system) if system else [])
-        if findings:
-            # The ledger keeps that something was blocked, never the sensitive text itself.
-            self._refuse(SensitiveInputBlocked(privacy.describe(findings)),
-                         dict(common, prompt=None))
+    # -- what the pipeline needs (pipeline.Engine) -------------------------------------------------
+    def send(self, body: dict[str, Any], options: CallOptions,
+             on_delta: DeltaCallback | None) -> ChatResult:
+        """One request through the client."""
+        result = self.client.chat(body, timeout=options.timeout, headers=options.headers,
+                                  on_delta=on_delta)
+        if self.mode == "live" and (result.server or "").startswith(SANDBOX_SERVER):
+            self.mode = "sandbox"  # a loopback sandbox server: its answers are simulated too
+        return result
 
-    def _schema_spec(self, schema: Any, common: dict[str, Any]) -> SchemaSpec | None:
-        if schema is None:
-            return None
-        try:
-            return SchemaSpec.of(schema)
-        except Exception as exc:  # jsonschema.SchemaError, TypeError, ImportError
-            self._refuse(BadRequestError(f"The schema cannot be used: {str(exc)[:200]}"), common)
+    def spend_budget(self, row: dict[str, Any]) -> None:
+        """Count one request against the budget, or record a refusal and raise."""
+        if not self._budget.spend():
+            error = BudgetExceeded(
+                f"This session's budget of {self._budget.limit} requests is spent; nothing "
+                "was sent. Raise it with %openrouter budget N (or Session(budget=N)).")
+            self.recorder.failed(error, row, mode=self.mode, wait_s=0.0)
+            raise error
+        self.quota.note_budget(self._budget.limit, self._budget.used)
 
-    def _supports_structured(self, model: str) -> bool:
-        if model == FREE_ROUTER:
-            return True  # the router itself picks a model that supports the request
-        try:
-            info = self.catalog.get(model)
-        except OpenRouterError:
-            return False
-        return bool(info and info.structured)
+    def record_answer(self, result: ChatResult, row: dict[str, Any], **details: Any) -> None:
+        self.recorder.answered(result, row, mode=self.mode, **details)
 
-    def _suggest_alternatives(self, error: OpenRouterError, model: str) -> None:
-        try:
-            alternatives = self.catalog.alternatives(model)
-        except OpenRouterError:
-            return
-        if alternatives:
-            error.message += " Free alternatives: " + ", ".join(m.id for m in alternatives) + "."
+    def record_failure(self, error: OpenRouterError, row: dict[str, Any], *,
+                       wait_s: float = 0.0) -> None:
+        self.recorder.failed(error, row, mode=self.mode, wait_s=wait_s)
+
+    def record_interrupt(self, row: dict[str, Any], partial: str, started: float) -> None:
+        self.recorder.interrupted(row, partial, mode=self.mode,
+                                  latency_s=time.perf_counter() - started)
+
+    def day_remaining(self, model: str) -> int | None:
+        """Free requests left today, for a free model (``None`` for paid ones)."""
+        return self.quota.state().day_remaining if is_free_model(model) else None
 
     @property
     def catalog(self) -> Catalog:
         """The model catalog (``GET /models``, cached in the ledger folder)."""
         if self._catalog is None:
+            base_url = self.settings.base_url
             name = "sandbox" if self.settings.sandbox else (
-                "openrouter" if self.settings.base_url == DEFAULT_BASE_URL
-                else hashlib.sha256(self.settings.base_url.encode()).hexdigest()[:8])
+                "openrouter" if base_url == DEFAULT_BASE_URL
+                else hashlib.sha256(base_url.encode()).hexdigest()[:8])
             self._catalog = Catalog(self.settings.home / f"models-{name}.json",
                                     self.client.models, clock=self.clock)
         return self._catalog
-
-    def _spend_budget(self, row: dict[str, Any]) -> None:
-        with self._budget_lock:
-            if self.budget is not None and self.budget_used >= self.budget:
-                error = BudgetExceeded(
-                    f"This session's budget of {self.budget} requests is spent; nothing was sent. "
-                    "Raise it with %openrouter budget N (or Session(budget=N)).")
-                self.recorder.failed(error, row, mode=self.mode, wait_s=0.0)
-                self._finish_error(error, row["call_id"], row["attempt"])
-            self.budget_used += 1
-        self.quota.note_budget(self.budget, self.budget_used)
-
-    def _refuse(self, error: OpenRouterError, common: dict[str, Any]) -> NoReturn:
-        self.recorder.failed(error, dict(common, attempt=1), mode=self.mode, wait_s=0.0)
-        self._finish_error(error, common["call_id"], 0)
-
-    def _finish_error(self, error: OpenRouterError, call_id: str, attempts: int) -> NoReturn:
-        error.call_id = call_id
-        error.attempts = attempts
-        raise error
-
-    def _invalid_output(self, result: ChatResult, error: str, reasks: int,
-                        model: str) -> InvalidOutputError:
-        advice = ("the model supports structured outputs but broke them: retry with more "
-                  "--retries, pick a more reliable model, or loosen the schema"
-                  if self._supports_structured(model) else
-                  "pick a model with structured outputs (%openrouter models --structured) or "
-                  "loosen the schema")
-        failure = InvalidOutputError(
-            f"The answer did not match the schema after {reasks + 1} "
-            f"{'try' if reasks == 0 else 'tries'}: {error}. Next: {advice}.",
-            http_status=200, model=result.model, provider=result.provider)
-        failure.partial_text = result.text
-        return failure
-
-    def _answer(self, result: ChatResult, requested: str, fallback: str | None, call_id: str,
-                attempts: int) -> Answer:
-        usage = result.usage.as_dict() if result.usage else {}
-        day_remaining = None
-        if is_free_model(fallback or requested):
-            day_remaining = self.quota.state().day_remaining
-        return Answer(
-            text=result.text, model=result.model, requested_model=requested,
-            provider=result.provider, usage=usage, latency_s=result.latency_s,
-            ttft_s=result.ttft_s, call_id=call_id, attempts=attempts,
-            sandbox=self.mode == "sandbox", generation_id=result.generation_id,
-            finish_reason=result.finish_reason, fallback=result.model if fallback else None,
-            day_remaining=day_remaining, mode=self.mode,
-        )
 
     def _day_count(self, since: float) -> int:
         return self.ledger.count_attempts(since=since, account=self.account)
@@ -476,6 +376,11 @@ class Session:
     def log(self, *, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame:
         """This account's attempts as a DataFrame (the whole ledger file)."""
         return self.ledger.dataframe(limit=limit, newest_first=newest_first)
+
+
+def _resolve(cfg: SessionConfig) -> config.Settings:
+    return config.resolve(api_key=cfg.api_key, base_url=cfg.base_url, sandbox=cfg.sandbox,
+                          home=cfg.home)
 
 
 # -- the default session behind orn.ask() and the magics ---------------------------------------------

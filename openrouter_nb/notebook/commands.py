@@ -25,7 +25,7 @@ HELP = """\
 %%openrouter [-m MODEL] [--system TEXT] [--max-tokens N] [--temperature T] [--seed N]
              [--schema NAME] [--retries N] [--fallback M1,M2] [--compare M1,M2,...]
              [--out NAME] [--format markdown|text|json|code] [--no-stream]
-             [--allow-sensitive]
+             [--allow-sensitive] [--chat [NAME]] [--history N] [--reasoning LEVEL]
     The cell is the prompt; {name} is replaced by the variable `name`, other braces stay.
     The footer names the model that answered (and says so when the sandbox simulated it).
     --schema NAME    NAME is a JSON Schema dict or a pydantic class in the notebook: the
@@ -35,6 +35,11 @@ HELP = """\
                      a DataFrame with one row per model
     --allow-sensitive  send even if the prompt holds keys, e-mail addresses, phone or card
                      numbers, IBANs (refused by default, before anything is sent)
+    --chat [NAME]    continue conversation NAME (bare: the last one); the whole history
+                     is resent each turn, so the footer shows the prompt tokens growing
+    --history N      with --chat: resend only the last N turns (the footer says so)
+    --reasoning LEVEL  reasoning models: low|medium|high effort, off, hide, or a token cap
+                     (a model that spends all --max-tokens thinking: raise it, or go low)
 
 %openrouter log [N]        the last N ledger rows (default 20), newest first
 %openrouter quota          the live quota meter (minute and day, countdown, budget)
@@ -44,6 +49,8 @@ HELP = """\
                            --refresh fetches it again and says which free models came and went
 %openrouter picker [--vision] [--tools] [--structured] [--min-context N]
                            pick a free model by capability and pin it as the default
+%openrouter chats          this kernel's conversations: turns, tokens, model
+%openrouter reset [NAME]   forget a conversation (default: the last one); the ledger keeps it
 %openrouter budget N|off   allow at most N more requests in this session
 %openrouter profile [NAME] list the profiles of openrouter_nb.toml, or switch to one
 %openrouter cost MODEL [--all|--batch ID]
@@ -76,6 +83,44 @@ def cmd_log(args: list[str]) -> pd.DataFrame | None:
         print(f"%openrouter log: N must be a number of rows, not {args[0]!r}.")
         return None
     return log_frame(default_session(), rows)
+
+def cmd_chats(args: list[str]) -> pd.DataFrame | None:
+    """This kernel's conversations, one row each."""
+    import pandas as pd
+
+    from ..conversation import conversations
+
+    rows = []
+    for name, chat in conversations().items():
+        last = chat.answers[-1] if chat.answers else None
+        rows.append({
+            "conversation": name, "turns": chat.turns,
+            "model": (last.model if last else None) or chat.model or default_session().model,
+            "prompt_tokens (last turn)": last.usage.get("prompt_tokens") if last else None,
+            "completion_tokens (all turns)": sum(
+                a.usage.get("completion_tokens") or 0 for a in chat.answers),
+        })
+    if not rows:
+        print("No conversations yet: start one with %%openrouter --chat NAME "
+              "(or orn.chat()).")
+        return None
+    return pd.DataFrame(rows)
+
+
+def cmd_reset(args: list[str]) -> None:
+    """Start a conversation over (default: the last one); the ledger keeps its old turns."""
+    from ..conversation import conversations, last_conversation
+
+    chat = conversations().get(args[0]) if args else last_conversation()
+    if chat is None:
+        known = ", ".join(conversations()) or "none yet"
+        print(f"%openrouter reset: no conversation {args[0] if args else ''} in this kernel "
+              f"(conversations: {known}).")
+        return
+    chat.reset()
+    print(f"{chat.name}: history forgotten; the next --chat {chat.name} starts at turn 1 "
+          "(the old turns stay in the ledger).")
+
 
 def cmd_quota(args: list[str]) -> None:
     from IPython.display import display
@@ -138,13 +183,11 @@ def cmd_budget(args: list[str]) -> None:
         if limit < 0:
             print("%openrouter budget: N must be 0 or more.")
             return
-        session.budget, session.budget_used = limit, 0
-    session.quota.note_budget(session.budget, session.budget_used)
+        session.budget = limit  # counts from zero again
     print("budget: off" if session.budget is None
           else f"budget: at most {session.budget} more requests in this session")
 
 def cmd_sandbox(args: list[str]) -> None:
-    from ..session import Session, set_session
 
     choice = args[0].lower() if args else ""
     if choice not in ("on", "off"):
@@ -152,8 +195,7 @@ def cmd_sandbox(args: list[str]) -> None:
             print(f"%openrouter sandbox: use 'on' or 'off', not {args[0]!r}.")
         print(f"mode: {default_session().description}")
         return
-    session = Session(sandbox=True if choice == "on" else None)
-    set_session(session)
+    session = _derive_session(sandbox=True if choice == "on" else None)
     print(f"mode: {session.description}")
 
 def cmd_key(args: list[str]) -> None:
@@ -227,18 +269,13 @@ def cmd_cost(args: list[str]) -> pd.DataFrame | None:
 
 
 def _derive_session(**changes: Any) -> Session:
-    """A new default session like the current one, with ``changes`` (record/replay)."""
-    from ..session import Session, set_session
+    """Make a session like the current default, with ``changes``, the default one.
 
-    current = default_session()
-    options: dict[str, Any] = dict(
-        model=current.model, budget=current.budget, retries=current.retry_policy.retries,
-        timeout=current.timeout, max_tokens=current.max_tokens, provider=current.provider,
-        fallback=current.fallback, system=current.system, temperature=current.temperature,
-        profile=current.profile, sandbox=True if current.settings.sandbox else None,
-        record=current.record_path, replay=current.replay_path)
-    options.update(changes)
-    session = Session(**options)
+    Every other setting (home, rates, model, options, the budget spent) carries over.
+    """
+    from ..session import set_session
+
+    session = default_session().derive(**changes)
     old = set_session(session)
     if old is not None and old is not session:
         old.close()
@@ -282,6 +319,7 @@ def cmd_replay(args: list[str]) -> None:
 
 COMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "budget": cmd_budget,
+    "chats": cmd_chats,
     "cost": cmd_cost,
     "help": cmd_help,
     "key": cmd_key,
@@ -292,5 +330,6 @@ COMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "quota": cmd_quota,
     "record": cmd_record,
     "replay": cmd_replay,
+    "reset": cmd_reset,
     "sandbox": cmd_sandbox,
 }

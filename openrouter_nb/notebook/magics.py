@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from IPython.core.interactiveshell import InteractiveShell
 
+    from ..conversation import Conversation
     from ..session import Session
 
 LOG_DEFAULT_ROWS = 20
@@ -77,6 +78,14 @@ class OpenRouterMagics(Magics):
                    "the next cell)")
     @argument("--allow-sensitive", action="store_true",
               help="send even if the prompt holds keys or personal data (refused by default)")
+    @argument("--chat", nargs="?", const="", default=None, metavar="NAME",
+              help="continue the conversation NAME (a bare --chat: the last one), so the "
+                   "model sees the earlier turns; kept in the ledger across kernel restarts")
+    @argument("--history", type=int, default=None, metavar="N",
+              help="with --chat: resend only the last N turns")
+    @argument("--reasoning", default=None, metavar="LEVEL",
+              help="reasoning models: low, medium or high effort, off, hide (think but "
+                   "leave the reasoning out), or a token cap")
     @argument("--no-stream", action="store_true",
               help="show the answer only when complete (see OPENROUTER_NB_STREAM_DISPLAY)")
     @cell_magic("openrouter")
@@ -101,9 +110,11 @@ class OpenRouterMagics(Magics):
         session = default_session()
         options: dict[str, Any] = {
             name: getattr(args, name)
-            for name in ("system", "max_tokens", "temperature", "seed", "retries")
+            for name in ("system", "max_tokens", "temperature", "seed", "retries", "history")
             if getattr(args, name) is not None
         }
+        if args.reasoning is not None:
+            options["reasoning"] = reasoning_flag(args.reasoning)
         if args.schema:
             options["schema"] = lookup_schema(args.schema, namespace)
         if args.allow_sensitive:
@@ -116,11 +127,17 @@ class OpenRouterMagics(Magics):
         target = self.target_factory() if self.target_factory is not None else None
         view = StreamingDisplay(live=live, fmt=args.format, target=target, clock=self.clock,
                                 shell=shell)
-        view.start(args.model or session.model)
+        conversation = self._conversation(args, options) if args.chat is not None else None
+        view.start(args.model or (conversation and conversation.model) or session.model)
         unsubscribe = session.quota.subscribe(view.on_quota)
         try:
-            answer = session.ask(prompt, args.model, stream=not args.no_stream,
-                                 on_delta=view.on_delta, on_event=view.on_event, **options)
+            if conversation is not None:
+                answer = conversation.ask(prompt, model=args.model, stream=not args.no_stream,
+                                          on_delta=view.on_delta, on_event=view.on_event,
+                                          **options)
+            else:
+                answer = session.ask(prompt, args.model, stream=not args.no_stream,
+                                     on_delta=view.on_delta, on_event=view.on_event, **options)
         except OpenRouterError as error:
             view.fail(error)
             return None
@@ -130,6 +147,31 @@ class OpenRouterMagics(Magics):
         if args.out:
             namespace[args.out] = answer
         return None
+
+    @staticmethod
+    def _conversation(args: Namespace, options: dict[str, Any]) -> Conversation:
+        """The conversation ``--chat NAME`` continues: this kernel's, the ledger's, or new."""
+        from .. import conversation as chats
+        from ..session import get_session
+
+        if args.compare is not None:
+            raise UsageError("--chat and --compare do not go together: compare models in "
+                             "separate cells, or fork the conversation.")
+        last = chats.last_conversation()
+        name = args.chat or (last.name if last else "chat")
+        found = chats.conversations().get(name)
+        if found is None:
+            try:
+                found = chats.Conversation.resume(name, session=get_session)
+            except KeyError:
+                found = chats.Conversation(args.model, system=options.pop("system", None),
+                                           name=name, session=get_session)
+        elif "system" in options and options["system"] != found.system:
+            raise UsageError(f"--system is set when a conversation starts; {name!r} has "
+                             f"{found.turns} turns. Use %openrouter reset {name} first.")
+        options.pop("system", None)
+        chats.use(found)
+        return found
 
     def _compare(self, prompt: str, args: Namespace, options: dict[str, Any],
                  session: Session, namespace: dict[str, Any]) -> None:
@@ -173,6 +215,11 @@ class OpenRouterMagics(Magics):
                   f"Subcommands: {', '.join(sorted(self.SUBCOMMANDS))} (%openrouter help).")
             return None
         return command(rest)
+
+def reasoning_flag(text: str) -> str | int:
+    """``--reasoning`` as ``reasoning=``: a word, or a whole number (a token cap)."""
+    return int(text) if text.strip().isdigit() else text
+
 
 def split_models(text: str) -> list[str]:
     """``"a/b:free, c/d:free,"`` → ``["a/b:free", "c/d:free"]``."""

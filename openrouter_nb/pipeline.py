@@ -1,0 +1,347 @@
+"""The call pipeline: ``run`` hands a ``Call`` down a short chain of layers.
+
+Like httpx's ``send -> _send_handling_auth -> _send_handling_redirects ->
+_send_single_request``, each layer is a function with one concern that calls the next:
+
+- :func:`run` prepares the call (:mod:`openrouter_nb.prepare`: validation, privacy guard,
+  schema, reasoning and context checks) and builds the ``Answer``;
+- :func:`with_reasks` re-asks when a schema is given and the answer does not match it;
+- :func:`with_retries` retries and falls back as ``retry.RULES`` says for each kind of error;
+- :func:`attempt` is the only layer that touches the budget, the pacing slot, the client and
+  the ledger: one request, one ledger row, whatever happens (an interrupt included).
+
+The layers need an :class:`Engine` (what a ``Session`` provides), not a ``Session``, so each
+can be tested alone with a small stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from . import prepare
+from .answer import Answer
+from .api.client import DeltaCallback
+from .api.errors import (
+    InvalidOutputError,
+    ModelUnavailableError,
+    OpenRouterError,
+    TruncatedError,
+)
+from .api.types import ChatResult, StreamDelta
+from .catalog import Catalog
+from .messages import Message, assistant, text_of, user
+from .options import CallOptions
+from .quota import QuotaTracker, Slot
+from .request import build_body
+from .retry import RetryPolicy
+from .validate import SchemaSpec, Validation
+
+__all__ = ["Call", "Engine", "Outcome", "attempt", "run", "with_reasks", "with_retries"]
+
+#: ``on_event(name, details)``; names: "waited", "retry", "fallback", "reask".
+EventCallback = Callable[[str, dict[str, Any]], None]
+#: ``judge(result, model)`` -> (schema check or None, failure to raise or None)
+Judge = Callable[[ChatResult, str], "tuple[Validation | None, OpenRouterError | None]"]
+
+SANDBOX_SERVER = "openrouter-nb-sandbox"  # the Server header of `python -m openrouter_nb.sandbox`
+
+
+class Engine(Protocol):
+    """What the layers need from a session."""
+
+    mode: str
+    quota: QuotaTracker
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    def send(self, body: dict[str, Any], options: CallOptions,
+             on_delta: DeltaCallback | None) -> ChatResult: ...
+
+    def spend_budget(self, row: dict[str, Any]) -> None: ...
+
+    def record_answer(self, result: ChatResult, row: dict[str, Any], **details: Any) -> None: ...
+
+    def record_failure(self, error: OpenRouterError, row: dict[str, Any], *,
+                       wait_s: float = 0.0) -> None: ...
+
+    def record_interrupt(self, row: dict[str, Any], partial: str, started: float) -> None: ...
+
+    def day_remaining(self, model: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call: the messages to send, its resolved options, and where its rows belong."""
+
+    messages: tuple[Message, ...]
+    options: CallOptions
+    call_id: str
+    spec: SchemaSpec | None = None
+    conversation_id: str | None = None
+    conversation: str | None = None
+    turn: int | None = None
+    batch_id: str | None = None
+    row_key: str | None = None
+    notes: tuple[str, ...] = ()  # said in the footer (e.g. turns left out of the history)
+    #: conversations: the messages this turn adds before the answer (kept in the ledger)
+    turn_added: tuple[Message, ...] = ()
+    on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
+    on_event: EventCallback | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def prompt(self) -> str:
+        """The last user message's text (what the ledger's ``prompt`` column keeps)."""
+        return text_of(self.messages)
+
+    def row(self, attempt: int, model: str, *, fallback: bool = False) -> dict[str, Any]:
+        """The ledger fields this call gives every row of ``attempt`` on ``model``."""
+        return dict(call_id=self.call_id, attempt=attempt, requested_model=model,
+                    prompt=self.prompt, stream=self.options.stream, batch_id=self.batch_id,
+                    row_key=self.row_key, fallback=model if fallback else None,
+                    conversation_id=self.conversation_id, conversation=self.conversation,
+                    turn=self.turn)
+
+    def event(self, name: str, **details: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(name, details)
+
+
+@dataclass
+class Outcome:
+    """What the layers below hand up: the result, the model asked, the schema check."""
+
+    result: ChatResult
+    model: str
+    check: Validation | None = None
+    fallback: bool = False
+    attempts: int = 0
+
+
+@dataclass
+class _Count:
+    attempts: int = 0
+
+
+# -- layer 0: the chain -------------------------------------------------------------------------
+def run(engine: Engine, call: Call) -> Answer:
+    """Prepare ``call``, send it down the layers, and build the ``Answer``."""
+    count = _Count()
+    try:
+        call = prepare.prepare(engine, call)
+        outcome = with_reasks(engine, call, count)
+    except OpenRouterError as error:
+        error.call_id, error.attempts = call.call_id, count.attempts
+        raise
+    return answer_of(engine, call, outcome, count.attempts)
+
+
+# -- layer 1: re-asks ---------------------------------------------------------------------------
+def with_reasks(engine: Engine, call: Call, count: _Count) -> Outcome:
+    """Send ``call``; while the answer does not match the schema, re-ask with the error."""
+    reasks = 0
+    while True:
+        outcome = with_retries(engine, call, count, _judge(engine, call, reasks))
+        if outcome.check is None or outcome.check.ok:
+            return outcome
+        reasks += 1
+        call.event("reask", error=outcome.check.error, attempt=count.attempts)
+        correction = (f"That reply was not valid: {outcome.check.error}. "
+                      "Reply again with only the corrected JSON.")
+        call = replace(call, messages=(*call.messages,
+                                       assistant({"content": outcome.result.text}),
+                                       user(correction)))
+
+
+def _judge(engine: Engine, call: Call, reasks: int) -> Judge:
+    spec = call.spec
+
+    def judge(result: ChatResult, model: str) -> tuple[Validation | None, OpenRouterError | None]:
+        if spec is None:
+            return None, None
+        check = spec.check(result.text)
+        if check.ok or reasks < call.options.retries:
+            return check, None
+        return check, _invalid_output(engine, result, check.error or "", reasks, model)
+
+    return judge
+
+
+def _invalid_output(engine: Engine, result: ChatResult, error: str, reasks: int,
+                    model: str) -> InvalidOutputError:
+    advice = ("the model supports structured outputs but broke them: retry with more "
+              "--retries, pick a more reliable model, or loosen the schema"
+              if prepare.supports(engine, model, "structured") else
+              "pick a model with structured outputs (%openrouter models --structured) or "
+              "loosen the schema")
+    failure = InvalidOutputError(
+        f"The answer did not match the schema after {reasks + 1} "
+        f"{'try' if reasks == 0 else 'tries'}: {error}. Next: {advice}.",
+        http_status=200, model=result.model, provider=result.provider)
+    failure.partial_text = result.text
+    return failure
+
+
+# -- layer 2: retries and fallbacks -------------------------------------------------------------
+def with_retries(engine: Engine, call: Call, count: _Count, judge: Judge) -> Outcome:
+    """Try the model, retrying or moving to the next explicit fallback as the rules say."""
+    chain = call.options.chain
+    policy = RetryPolicy(retries=call.options.retries)
+    index, retries_used = 0, 0
+    while True:
+        try:
+            return attempt(engine, call, chain[index], count, judge, fallback=index > 0)
+        except OpenRouterError as error:
+            decision = policy.decide(error, retries_used=retries_used,
+                                     has_fallback=index + 1 < len(chain), now=engine.clock())
+            if decision.action == "stop":
+                raise
+            call.event(decision.action, error=error, wait_s=decision.wait_s,
+                       reason=decision.reason, attempt=count.attempts)
+            if decision.action == "fallback":
+                index += 1
+                continue
+            retries_used += 1
+            if decision.wait_s > 0:
+                engine.sleep(decision.wait_s)
+
+
+def _advise(engine: Engine, error: OpenRouterError, call: Call, model: str) -> None:
+    """Finish ``error``'s message with what to do next, from what only this call knows."""
+    if isinstance(error, TruncatedError):
+        cap = call.options.max_tokens
+        effort = (call.options.reasoning_request or {}).get("effort")
+        lower = "" if effort in ("low", "minimal") else " or think less with --reasoning low " \
+            "(reasoning='low')"
+        error.message += (f" Reasoning counts against max_tokens ({cap}): raise it with "
+                          f"--max-tokens {max(4096, 4 * (cap or 1024))} "
+                          f"(max_tokens=...){lower}. Retrying the same request would not help.")
+    elif len(call.options.chain) == 1:
+        _suggest_alternatives(engine, error, model)
+
+
+def _suggest_alternatives(engine: Engine, error: OpenRouterError, model: str) -> None:
+    # (the catalog cannot tell which models a data policy or provider preferences allow)
+    if not isinstance(error, ModelUnavailableError) or error.reason in (
+            "data_policy", "provider_preferences"):
+        return
+    try:
+        alternatives = engine.catalog.alternatives(model)
+    except OpenRouterError:
+        return
+    if alternatives:
+        error.message += " Free alternatives: " + ", ".join(m.id for m in alternatives) + "."
+
+
+# -- layer 3: one attempt -----------------------------------------------------------------------
+def attempt(engine: Engine, call: Call, model: str, count: _Count, judge: Judge, *,
+            fallback: bool = False) -> Outcome:
+    """One request to ``model``: budget, pacing slot, client call, exactly one ledger row."""
+    count.attempts += 1
+    row = call.row(count.attempts, model, fallback=fallback)
+    engine.spend_budget(row)
+    slot = _slot(engine, model, row)
+    if slot.waited:
+        call.event("waited", seconds=slot.waited, model=model)
+    body = build_body(model, [m.to_wire() for m in call.messages], call.options, call.spec,
+                      structured=call.spec is not None and prepare.supports(
+                          engine, model, "structured"))
+    partial: list[str] = []
+    started = time.perf_counter()
+    try:
+        result = engine.send(body, call.options, _collecting(call.on_delta, partial))
+    except OpenRouterError as error:
+        _advise(engine, error, call, model)  # before the row keeps the message
+        engine.record_failure(error, row, wait_s=slot.waited)
+        _settle(engine, slot, error=error)
+        raise
+    except KeyboardInterrupt:
+        engine.record_interrupt(row, "".join(partial), started)
+        _settle(engine, slot)
+        raise
+    check, failure = judge(result, model)
+    if call.turn_added and failure is None:
+        row["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added),
+                                           _assistant_message(result)])
+    engine.record_answer(result, row, wait_s=slot.waited, check=check, failure=failure)
+    _settle(engine, slot, served=result.model)
+    if failure is not None:
+        raise failure
+    return Outcome(result, model, check, fallback)
+
+
+def _slot(engine: Engine, model: str, row: dict[str, Any]) -> Slot:
+    if engine.mode == "replay":
+        return Slot(None, 0.0)  # replayed answers send nothing: no pacing, no quota
+    try:
+        return engine.quota.acquire(model)
+    except OpenRouterError as error:  # a daily block known before sending
+        engine.record_failure(error, row)
+        raise
+
+
+def _settle(engine: Engine, slot: Slot, *, error: OpenRouterError | None = None,
+            served: str | None = None) -> None:
+    engine.quota.settle(slot)
+    if error is not None:
+        engine.quota.note_error(error)
+    elif served is not None or slot.stamp is not None:
+        engine.quota.note_result(served)
+
+
+def _collecting(on_delta: DeltaCallback | None, partial: list[str]) -> DeltaCallback:
+    """Pass deltas on, keeping the answer's text so an interrupt can log what arrived."""
+    def collect(delta: StreamDelta) -> None:
+        if getattr(delta, "kind", "text") == "text":
+            partial.append(delta.text)
+        if on_delta is not None:
+            on_delta(delta)
+
+    return collect
+
+
+# -- the answer ---------------------------------------------------------------------------------
+def answer_of(engine: Engine, call: Call, outcome: Outcome, attempts: int) -> Answer:
+    """The ``Answer`` for a successful call (reasoning-only replies flagged, not dropped)."""
+    result = outcome.result
+    requested = call.options.model
+    text, notes = result.text, list(call.notes)
+    reasoning = getattr(result, "reasoning", None)
+    if not text.strip() and reasoning and not getattr(result, "tool_calls", ()):
+        text = reasoning
+        notes.append("the model answered only in its reasoning: shown as the answer")
+    if result.finish_reason == "length":
+        notes.append(f"cut at max_tokens ({call.options.max_tokens}): raise --max-tokens "
+                     "for the rest")
+    usage = result.usage.as_dict() if result.usage else {}
+    answer = Answer(
+        text=text, model=result.model, requested_model=requested, provider=result.provider,
+        usage=usage, latency_s=result.latency_s, ttft_s=result.ttft_s, call_id=call.call_id,
+        attempts=attempts, sandbox=engine.mode == "sandbox" or _simulated(result),
+        generation_id=result.generation_id, finish_reason=result.finish_reason,
+        fallback=result.model if outcome.fallback else None,
+        day_remaining=engine.day_remaining(outcome.model), mode=engine.mode,
+        reasoning=reasoning, message=_assistant_message(result),
+        conversation=call.conversation, turn=call.turn, notes=tuple(notes),
+    )
+    if outcome.check is not None:
+        answer.validated, answer.data = True, outcome.check.data
+    return answer
+
+
+def _assistant_message(result: ChatResult) -> dict[str, Any]:
+    make = getattr(result, "assistant_message", None)
+    if callable(make):
+        message: dict[str, Any] = make()
+        return message
+    return {"role": "assistant", "content": result.text}
+
+
+def _simulated(result: ChatResult) -> bool:
+    return (result.server or "").startswith(SANDBOX_SERVER)
