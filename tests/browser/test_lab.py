@@ -133,7 +133,7 @@ def check_in_lab(lab_server: LabServer, page: Any, shots: Path) -> None:
 
     # 2. one ask through the free router: footer, and the meter moves.
     run_from(page, ASK, "notebook:run-cell")
-    answer = output(ASK).locator(".jp-RenderedMarkdown")
+    answer = output(ASK).locator(".jp-RenderedHTML")  # our sanitized HTML, not Markdown
     expect(answer).to_contain_text("openrouter/free →", timeout=STEP_MS)
     expect(answer).to_contain_text("sandbox: simulated answer")
     expect(answer).to_contain_text("[sandbox] Simulated answer")
