@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from markdown_it import MarkdownIt
     from markdown_it.rules_core import StateCore
 
-BUDGET_MS = 250.0  # estimated worst-case Markdown parsing time of one render
+BUDGET_MS = 200.0  # estimated worst-case Markdown parsing time of one render
 PREVIEW_BUDGET_MS = 50.0  # while an answer streams (re-rendered up to 15 times a second)
 MAX_NESTING = 20  # markdown-it's guard against deep nesting (quotes, lists, brackets)
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
