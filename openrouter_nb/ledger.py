@@ -16,16 +16,17 @@ pandas and numpy are imported only when a frame is built or rows are copied.
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
+
+from . import ledger_file as _file
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -33,12 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .columnar import Block
 
 _log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 #: Rows left only in SQLite before they are copied into a chunk file.
 CHUNK_ROWS = 4096
-#: How long a kernel waits, in all, for others that hold the file's locks.
-OPEN_TIMEOUT_S = 30.0
 
 #: The columns DESIGN.md promises, in order, then our extras.
 CORE_COLUMNS: tuple[str, ...] = (
@@ -75,34 +73,6 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Another connection holds a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, any variant)."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _retry_while_busy(step: Callable[[], _T], timeout_s: float | None = None) -> _T:
-    """``step()``, run again with a growing, jittered pause while another kernel holds a lock.
-
-    SQLite does not apply the busy timeout to every lock: switching a new file to WAL mode
-    and reading it while another connection does so fail at once with ``database is
-    locked``. Gives up after ``timeout_s`` (default ``OPEN_TIMEOUT_S``) in all.
-    """
-    deadline = time.monotonic() + (OPEN_TIMEOUT_S if timeout_s is None else timeout_s)
-    pause = 0.002
-    while True:
-        try:
-            return step()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause * random.uniform(0.5, 1.5))
-        pause = min(pause * 2, 0.25)
-
-
 def new_call_id() -> str:
     """A short, unique id that groups the attempts of one call."""
     return uuid.uuid4().hex[:12]
@@ -117,18 +87,54 @@ class Ledger:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         #: Where the chunk files of the columnar copy live.
         self.columns_dir = self.path.with_name(self.path.name + "-columns")
+        #: The file or its folder cannot be written: rows can be read, not recorded.
+        self.read_only = False
         self._unchunked = 0  # rows this Ledger appended since it last tried a copy
         self._damaged = False  # a chunk file was missing or unreadable: copy again
         self._lock = threading.Lock()
         self._frames: dict[tuple[str, ...], tuple[int, pd.DataFrame]] = {}
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=OPEN_TIMEOUT_S, check_same_thread=False, isolation_level=None
+        self._conn = self._open()
+        self._insert_sql = (
+            f"INSERT INTO attempts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         )
-        self._conn.execute(f"PRAGMA busy_timeout = {int(OPEN_TIMEOUT_S * 1000)}")
-        _retry_while_busy(self._first_use)
+
+    def _open(self) -> sqlite3.Connection:
+        """A ready connection: WAL mode and the current schema, or read-only when the file
+        or its folder cannot be written. A damaged file is moved aside and a new one begun.
+        Problems with the folder or file raise ``HomeFolderError``."""
+        _file.prepare_folder(self.path)
+        found = _file.file_identity(self.path)
+        damage = found and _file.not_a_database(self.path)
+        if damage:
+            _file.move_aside(self.path, self.columns_dir, damage, found)
+            found = _file.file_identity(self.path)
+        if found is None or _file.file_writable(self.path):
+            try:
+                return self._open_writable()
+            except sqlite3.DatabaseError as exc:
+                if _file.is_damaged(exc):
+                    _file.move_aside(self.path, self.columns_dir, exc, found)
+                    return self._open_writable()
+                if not _file.is_unwritable(exc):
+                    raise
+                if not self.path.is_file():
+                    raise _file.cannot_create(self.path) from None
+        self.read_only = True
+        conn = _file.connect_read_only(self.path)
+        _file.read_as_current(conn, COLUMNS)
+        _log.warning("ledger: %s cannot be written, so it is open read-only", self.path)
+        return conn
+
+    def _open_writable(self) -> sqlite3.Connection:
+        self._conn = _file.connect(str(self.path))
+        try:
+            _file.retry_while_busy(self._first_use)
+        except BaseException:
+            self._conn.close()
+            raise
+        return self._conn
 
     def _first_use(self) -> None:
         """WAL mode, then the schema: safe to run again after a ``database is locked``."""
@@ -136,9 +142,6 @@ class Ledger:
         # NORMAL in WAL mode survives a killed process; only a power cut may lose the tail.
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._migrate()
-        self._insert_sql = (
-            f"INSERT INTO attempts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-        )
 
     def _migrate(self) -> None:
         with self._lock:
@@ -171,6 +174,8 @@ class Ledger:
         unknown = set(fields) - set(COLUMNS)
         if unknown:
             raise TypeError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        if self.read_only:
+            raise _file.read_only_error(self.path)
         epoch = fields.get("epoch")
         if epoch is None:
             epoch = fields["epoch"] = time.time()
@@ -185,6 +190,8 @@ class Ledger:
 
     def record_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Append several attempts in one transaction (bulk imports, benchmarks)."""
+        if self.read_only:
+            raise _file.read_only_error(self.path)
         now = time.time()
         values = []
         for row in rows:
@@ -397,6 +404,8 @@ class Ledger:
         Best effort: SQLite already holds every row, so a failure here (read-only folder,
         a lock held too long) is logged and the rows stay where they are.
         """
+        if self.read_only:
+            return
         obsolete: list[str] = []
         try:
             with self._lock:

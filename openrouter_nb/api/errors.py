@@ -22,14 +22,21 @@ OpenRouterError
  ├── InvalidOutputError .......... invalid_output
  ├── BudgetExceeded .............. budget
  ├── SensitiveInputBlocked ....... blocked_sensitive
- └── ReplayMiss .................. replay_miss  (a replay cassette lacks the request)
+ ├── ReplayMiss .................. replay_miss  (a replay cassette lacks the request)
+ ├── HomeFolderError ............. home_folder  (the ledger's folder or file is unusable)
+ └── CassetteError ............... cassette     (a cassette file cannot be read)
+
+The last two are not failures of a call and never appear in the ledger.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .._text import redact
 
 if TYPE_CHECKING:
     from .types import ChatResult
@@ -39,8 +46,10 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "BudgetExceeded",
+    "CassetteError",
     "CreditsError",
     "DailyRateLimit",
+    "HomeFolderError",
     "InFlightCredits",
     "InvalidOutputError",
     "MidStreamError",
@@ -94,6 +103,7 @@ class OpenRouterError(Exception):
         metadata: dict[str, Any] | None = None,
         call_id: str | None = None,
     ) -> None:
+        message = redact(message)  # a key echoed by a server never reaches a message
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -112,6 +122,15 @@ class OpenRouterError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(kind={self.kind!r}, message={self.message!r})"
+
+    def scrub(self, api_key: str | None) -> OpenRouterError:
+        """Remove ``api_key`` (and anything shaped like a key) from the message, the
+        metadata and the partial text, in place; returns the error."""
+        self.message = redact(self.message, api_key)
+        self.args = (self.message,)
+        self.metadata = _scrubbed(self.metadata, api_key)
+        self.partial_text = redact(self.partial_text, api_key)
+        return self
 
 
 class RateLimitError(OpenRouterError):
@@ -237,3 +256,37 @@ ERROR_KINDS: tuple[str, ...] = tuple(_BY_KIND)
 def error_class_for(kind: str) -> type[OpenRouterError]:
     """The exception class for an ``error_kind``."""
     return _BY_KIND.get(kind, OpenRouterError)
+
+
+class HomeFolderError(OpenRouterError):
+    """The ledger's folder (``OPENROUTER_NB_HOME``) or file cannot be used: ``path`` names
+    it, the message says what is wrong and what to do."""
+
+    kind = "home_folder"
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+class CassetteError(OpenRouterError):
+    """A record/replay cassette cannot be read: ``path`` names it, ``line`` the line (1-based)
+    when one line is at fault."""
+
+    kind = "cassette"
+
+    def __init__(self, message: str, *, path: str | Path, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.line = line
+
+
+def _scrubbed(value: Any, api_key: str | None) -> Any:
+    """``value`` with ``api_key`` and key-shaped text removed from every string in it."""
+    if isinstance(value, str):
+        return redact(value, api_key)
+    if isinstance(value, dict):
+        return {_scrubbed(k, api_key): _scrubbed(v, api_key) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrubbed(item, api_key) for item in value)
+    return value
