@@ -443,7 +443,7 @@ def test_json_format_survives_deep_nesting() -> None:
 
 # -- the cost bound ---------------------------------------------------------------------------------
 def test_markdown_extent_bounds_dense_markup() -> None:
-    assert markdown_extent(ORDINARY * 50) == len(ORDINARY * 50)
+    assert markdown_extent(ORDINARY * 20) == len(ORDINARY * 20)  # 7 KB of dense Markdown
     dense = "![" * 500_000
     extent = markdown_extent(dense)
     assert 0 < extent < 20_000  # ~30 µs a mark: a 200 ms budget covers under 7,000 marks
