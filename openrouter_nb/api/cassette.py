@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .._text import redact
-from .errors import ReplayMiss
+from .errors import CassetteError, ReplayMiss
 
 _KEPT_HEADERS = ("content-type", "server", "x-generation-id", "retry-after", "x-ratelimit-limit",
                  "x-ratelimit-remaining", "x-ratelimit-reset")
@@ -120,8 +120,7 @@ class ReplayTransport(httpx.BaseTransport):
         if not self.path.is_file():
             raise FileNotFoundError(f"No replay cassette at {self.path}. Record one with "
                                     "%openrouter record PATH (or Session(record=PATH)).")
-        self.entries = [json.loads(line) for line in self.path.read_text().splitlines()
-                        if line.strip()]
+        self.entries = load_cassette(self.path)
         self._keys = [_request_key(e["request"]["method"], e["request"]["path"],
                                    e["request"]["body"]) for e in self.entries]
         self._used = [False] * len(self.entries)
@@ -164,6 +163,69 @@ class ReplayTransport(httpx.BaseTransport):
                                   stream=_Frames(content), request=request)
         return httpx.Response(response["status"], headers=headers, content=content,
                               request=request)
+
+
+_SHAPE = ('{"request": {"method", "path", "body"}, "response": {"status", "headers", '
+          '"body"}}')
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number",
+               float: "a number", bool: "true or false", type(None): "null"}
+
+
+def load_cassette(path: Path) -> list[dict[str, Any]]:
+    """The exchanges of the cassette ``path``, checked line by line; a file that cannot be
+    read, is not UTF-8 text, or holds a line that is not one exchange raises
+    :class:`CassetteError` naming the file (and the line)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CassetteError(f"Cannot read the cassette {path} ({exc.strerror}). Check the path, "
+                            "or record it again with %openrouter record PATH.", path=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = data.count(b"\n", 0, exc.start) + 1
+        raise CassetteError(f"The cassette {path} is not text: line {at} holds bytes that are "
+                            "not UTF-8 (is it a cassette at all?). Record it again with "
+                            "%openrouter record PATH.", path=path, line=at) from None
+    entries = []
+    # JSON Lines end at LF only: U+2028 and friends may sit inside a JSON string.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            entries.append(_exchange(path, number, line))
+    return entries
+
+
+def _exchange(path: Path, number: int, line: str) -> dict[str, Any]:
+    """One line of a cassette as an exchange, or ``CassetteError`` saying what is wrong."""
+    def bad(problem: str) -> CassetteError:
+        return CassetteError(f"The cassette {path}, line {number}: {problem}. Each line holds "
+                             f"one exchange, {_SHAPE}; fix that line or record the cassette "
+                             "again.", path=path, line=number)
+
+    try:
+        entry = json.loads(line)
+    except ValueError as exc:
+        where = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise bad(f"not valid JSON ({getattr(exc, 'msg', exc)}{where})") from None
+    if not isinstance(entry, dict):
+        raise bad(f"holds {_JSON_TYPES.get(type(entry), 'a value')}, not an exchange object")
+    request, response = entry.get("request"), entry.get("response")
+    if not isinstance(request, dict):
+        raise bad('no "request" object' if request is None else '"request" is not an object')
+    if not isinstance(request.get("method"), str) or not isinstance(request.get("path"), str):
+        raise bad('the request needs a "method" and a "path", both strings')
+    if not isinstance(response, dict):
+        raise bad('no "response" object' if response is None else '"response" is not an object')
+    status, headers = response.get("status"), response.get("headers", {})
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise bad('the response "status" must be an HTTP status number')
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise bad('the response "headers" must be an object of strings')
+    if not isinstance(response.get("body"), str):
+        raise bad('the response "body" must be a string')
+    request.setdefault("body", None)
+    response["headers"] = headers
+    return entry
 
 
 class _Frames(httpx.SyncByteStream):
