@@ -54,10 +54,11 @@ ALLOWED: dict[str, set[str]] = {
     "h1": set(), "h2": set(), "h3": set(), "h4": set(), "h5": set(), "h6": set(),
     "ul": set(), "ol": {"start"}, "li": set(), "blockquote": set(),
     "table": set(), "thead": set(), "tbody": set(), "tr": set(), "th": {"style"}, "td": {"style"},
+    "details": {"open", "style"}, "summary": set(),  # the folded reasoning
 }
 FORBIDDEN = {"script", "iframe", "frame", "object", "embed", "style", "base", "meta", "form",
              "link", "svg", "math", "template", "input", "button", "textarea", "applet"}
-_STYLE = re.compile(r"[a-z-]+:[#\w -]+(;[a-z-]+:[#\w -]+)*;?")  # no url(), quotes, escapes
+_STYLE = re.compile(r"[a-z-]+:[#\w .%-]+(;[a-z-]+:[#\w .%-]+)*;?")  # no url(), quotes, escapes
 _EDGES = "".join(map(chr, range(0x21)))
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp)[;,]", re.IGNORECASE)
 _PLAIN_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -177,15 +178,17 @@ def make_answer(text: str, **overrides: Any) -> Answer:
 
 
 def streamed(text: str, fmt: str) -> list[dict[str, str]]:
-    """Every bundle a live stream of ``text`` shows: waiting line, re-ask, preview, final."""
+    """Every bundle a live stream of ``text`` shows: waiting line, re-ask, reasoning, preview,
+    final (``text`` is also the reasoning)."""
     target = Recorder()
     view = StreamingDisplay(live=True, fmt=fmt, target=target, clock=SteppingClock(),
                             shell=Shell())
     view.start("openrouter/free")
     view.on_delta(StreamDelta(text[: len(text) // 2]))
     view.on_event("reask", {"error": text, "attempt": 1})
+    view.on_delta(StreamDelta(text, kind="reasoning"))
     view.on_delta(StreamDelta(text))
-    view.finish(make_answer(text))
+    view.finish(make_answer(text, reasoning=f"{text}."))
     return target.bundles
 
 
@@ -199,8 +202,9 @@ def all_views(text: str) -> tuple[dict[str, str], dict[str, str]]:
     """(HTML outputs, text/plain outputs) of ``text`` in every view, by name."""
     htmls: dict[str, str] = {"to_html": to_html(text)}
     plains: dict[str, str] = {"terminal_text": terminal_text(text)}
-    answers = {"": make_answer(text), " with data": make_answer(
-        text, validated=True, data={"text": text, "c1": "\x9b\x85"}, model=text[:80])}
+    answers = {"": make_answer(text), " with data and reasoning": make_answer(
+        text, validated=True, data={"text": text, "c1": "\x9b\x85"}, model=text[:80],
+        reasoning=f"{text}.")}
     for label, answer in answers.items():
         htmls[f"Answer._repr_html_{label}"] = answer._repr_html_()
         for fmt in FORMATS:
