@@ -155,7 +155,7 @@ def test_schema_wrong_type(ip: InteractiveShell, session: Session) -> None:
 # -- --compare -------------------------------------------------------------------------------------
 def test_compare_side_by_side(ip: InteractiveShell, session: Session) -> None:
     cap = ask(ip, "Name a prime number",
-              f"--compare {','.join(COMPARED)} --out cmp --max-tokens 60 --retries 0 "
+              f"--compare {','.join(COMPARED)} --out cmp --max-tokens 1000 --retries 0 "
               '--system "Be terse." --seed 4')
     (output,) = cap.outputs
     assert output.data["text/plain"] == (
@@ -170,7 +170,7 @@ def test_compare_side_by_side(ip: InteractiveShell, session: Session) -> None:
     assert sorted(r["requested_model"] for r in rows) == sorted(COMPARED)
     assert len({r["call_id"] for r in rows}) == 3
     chats = [r.json for r in session.sandbox.requests if r.path.endswith("/chat/completions")]
-    assert all(b["max_tokens"] == 60 and b["seed"] == 4 and "stream" not in b for b in chats)
+    assert all(b["max_tokens"] == 1000 and b["seed"] == 4 and "stream" not in b for b in chats)
     assert all(b["messages"][0] == {"role": "system", "content": "Be terse."} for b in chats)
     assert not cap.stdout and not cap.stderr
 

@@ -124,6 +124,26 @@ def _json_bundle(text: str, data: str | None, footer: str) -> Bundle:
     return _bundle(data, code_html(data, "json"), footer)
 
 
+def thinking_html(reasoning: str, *, live: bool, tokens: int | None = None) -> str:
+    """The model's reasoning as a collapsible section: open while it thinks, folded after."""
+    if live:
+        summary = "thinking…"
+    else:
+        summary = f"thought for {tokens:,} tokens" if tokens else "thinking"
+    body = to_html(reasoning, budget_ms=PREVIEW_BUDGET_MS) if live else to_html(reasoning)
+    return (f'<details{" open" if live else ""} style="color:gray;margin-bottom:0.5em">'
+            f"<summary>{html.escape(summary)}</summary>{body}</details>")
+
+
+def _with_thinking(bundle: Bundle, answer: Answer) -> Bundle:
+    """``bundle`` with the folded reasoning above it (unless the answer *is* the reasoning)."""
+    if not answer.reasoning or answer.reasoning == answer.text:
+        return bundle
+    # The plain text stays the answer: its footer already counts the thinking tokens.
+    folded = thinking_html(answer.reasoning, live=False, tokens=answer.reasoning_tokens)
+    return {**bundle, "text/html": folded + bundle["text/html"]}
+
+
 def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | None]:
     """The final render of ``answer`` in ``fmt``; also the code to offer as the next cell.
 
@@ -149,7 +169,8 @@ def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | 
                            f"{pre_html(text)}{html_data}<p><em>{note}</em></p>", footer), None
         code, lang = found
         return _bundle(f"{code}{plain_data}", f"{code_html(code, lang)}{html_data}", footer), code
-    return _bundle(f"{text}{plain_data}", f"{to_html(text)}{html_data}", footer), None
+    bundle = _bundle(f"{text}{plain_data}", f"{to_html(text)}{html_data}", footer)
+    return _with_thinking(bundle, answer), None
 
 
 def error_bundle(error: OpenRouterError) -> Bundle:
@@ -218,6 +239,7 @@ class StreamingDisplay:
         self.updates = 0  # outputs sent, the first one included
         self.status = ""
         self._chunks: list[str] = []
+        self._thinking: list[str] = []  # reasoning deltas, shown above the answer
         self._shown = False
         self._asking = False
         self._last = float("-inf")
@@ -235,7 +257,13 @@ class StreamingDisplay:
         self._refresh(force=True)
 
     def on_delta(self, delta: StreamDelta) -> None:
-        self._chunks.append(delta.text)
+        kind = getattr(delta, "kind", "text")
+        if kind == "reasoning":
+            self._thinking.append(delta.text)
+        elif kind == "text":
+            self._chunks.append(delta.text)
+        else:
+            return  # tool-call fragments are not shown as text
         if self._asking:
             self.status, self._asking = "", False
         if self.live:
@@ -245,6 +273,7 @@ class StreamingDisplay:
         line = event_status(name, details)
         if name in ("retry", "fallback", "reask"):
             self._chunks.clear()  # a new attempt starts from nothing
+            self._thinking.clear()
         if line is not None:
             self.status = line
             self._refresh(force=True)
@@ -284,13 +313,16 @@ class StreamingDisplay:
         self._emit(self._preview())
 
     def _preview(self) -> Bundle:
-        text = self.text
+        text, thinking = self.text, "".join(self._thinking)
         head = f"{self.status}\n\n" if self.status else ""
+        if thinking and not text:
+            head += "(thinking…)\n\n"
         bundle = {"text/plain": terminal_text(f"{head}{text}▌" if text else head.strip())}
-        if self.fmt == "markdown" and (text or self.status):
+        if self.fmt == "markdown" and (text or self.status or thinking):
             status = f"<p><em>{html.escape(self.status)}</em></p>" if self.status else ""
+            folded = thinking_html(thinking, live=not text) if thinking else ""
             body = to_html(f"{text}▌", budget_ms=PREVIEW_BUDGET_MS) if text else ""
-            bundle["text/html"] = f"{status}{body}"
+            bundle["text/html"] = f"{status}{folded}{body}"
         return bundle
 
     def _emit(self, bundle: Bundle) -> None:
