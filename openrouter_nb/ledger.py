@@ -48,6 +48,8 @@ CORE_COLUMNS: tuple[str, ...] = (
 EXTRA_COLUMNS: tuple[str, ...] = (
     "epoch", "error_message", "validation_error", "finish_reason", "stream", "wait_s",
     "session_id", "account", "base_url", "batch_id", "row_key", "mode",
+    # migration 3: conversations and reasoning
+    "conversation_id", "conversation", "turn", "turn_messages", "reasoning", "reasoning_tokens",
 )
 COLUMNS: tuple[str, ...] = CORE_COLUMNS + EXTRA_COLUMNS
 
@@ -55,14 +57,15 @@ _TYPES = {
     "attempt": "INTEGER", "http_status": "INTEGER", "prompt_tokens": "INTEGER",
     "completion_tokens": "INTEGER", "validated": "INTEGER", "sandbox": "INTEGER",
     "stream": "INTEGER", "latency_s": "REAL", "ttft_s": "REAL", "cost": "REAL",
-    "epoch": "REAL", "wait_s": "REAL",
+    "epoch": "REAL", "wait_s": "REAL", "turn": "INTEGER", "reasoning_tokens": "INTEGER",
 }
 _BOOL_COLUMNS = ("validated", "sandbox", "stream")
 
 # Each migration takes the schema one version further; never edit a released one.
+_V1_COLUMNS = COLUMNS[:COLUMNS.index("mode") + 1]  # the columns of the first schema
 _MIGRATIONS: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS attempts (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    + ", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in COLUMNS)
+    + ", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in _V1_COLUMNS)
     + ");"
     "CREATE INDEX IF NOT EXISTS attempts_epoch ON attempts(account, epoch);"
     "CREATE INDEX IF NOT EXISTS attempts_call ON attempts(call_id);"
@@ -70,6 +73,15 @@ _MIGRATIONS: tuple[str, ...] = (
     # The chunk files of the columnar copy; each holds every row with after_id < id <= last_id.
     "CREATE TABLE IF NOT EXISTS column_chunks (file TEXT PRIMARY KEY, "
     "after_id INTEGER NOT NULL UNIQUE, last_id INTEGER NOT NULL, rows INTEGER NOT NULL);",
+    # Conversations (every turn's attempts share conversation_id; turn_messages holds the
+    # user and assistant messages a turn added, as sent, on its answered row) and reasoning.
+    "ALTER TABLE attempts ADD COLUMN conversation_id TEXT;"
+    "ALTER TABLE attempts ADD COLUMN conversation TEXT;"
+    "ALTER TABLE attempts ADD COLUMN turn INTEGER;"
+    "ALTER TABLE attempts ADD COLUMN turn_messages TEXT;"
+    "ALTER TABLE attempts ADD COLUMN reasoning TEXT;"
+    "ALTER TABLE attempts ADD COLUMN reasoning_tokens INTEGER;"
+    "CREATE INDEX IF NOT EXISTS attempts_conversation ON attempts(conversation, conversation_id);",
 )
 
 
@@ -278,6 +290,23 @@ class Ledger:
             "AND (validated IS NULL OR validated = 1) ORDER BY id", (batch_id,),
         )
         return {str(row["row_key"]): row for row in rows}
+
+    def conversation_turns(self, name: str) -> tuple[str, str, list[str]] | None:
+        """The newest conversation called ``name``: its id, its model, and each answered
+        turn's ``turn_messages`` in turn order (``None`` when there is none)."""
+        found = self._query("SELECT conversation_id FROM attempts WHERE conversation = ? AND "
+                            "turn_messages IS NOT NULL ORDER BY id DESC LIMIT 1", (name,))
+        if not found:
+            return None
+        conversation_id = found[0]["conversation_id"]
+        rows = self._query(
+            "SELECT turn, turn_messages FROM attempts WHERE conversation_id = ? AND "
+            "status = 'ok' AND turn_messages IS NOT NULL AND (validated IS NULL OR "
+            "validated = 1) ORDER BY turn, id", (conversation_id,))
+        turns = {row["turn"]: row["turn_messages"] for row in rows}  # the last answer of a turn
+        first = self._query("SELECT requested_model FROM attempts WHERE conversation_id = ? "
+                            "AND attempt = 1 ORDER BY id DESC LIMIT 1", (conversation_id,))
+        return conversation_id, first[0]["requested_model"], [turns[t] for t in sorted(turns)]
 
     def dataframe(self, *, limit: int | None = None, newest_first: bool = False,
                   columns: Sequence[str] | str | None = None) -> pd.DataFrame:
