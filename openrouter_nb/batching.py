@@ -62,6 +62,13 @@ def run_batch(session: Session, frame: pd.DataFrame, prompt: str, *, model: str 
     ``{out}_model`` (the model that answered) and ``{out}_status`` (``ok``, an error kind,
     or ``not_sent``), plus ``{out}_data`` when a ``schema`` is given.
     """
+    if not hasattr(frame, "iterrows") or not hasattr(frame, "columns"):
+        raise TypeError(f"batch needs a pandas DataFrame, not {type(frame).__name__}.")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise TypeError("batch needs a prompt template (text with {column} placeholders), "
+                        f"not {prompt!r:.60}.")
+    if not isinstance(out, str) or not out:
+        raise TypeError(f"out must be a column name (text), not {out!r:.60}.")
     columns = [c for c in frame.columns if isinstance(c, str)]
     unknown = [name for name in placeholders(prompt) if name not in columns]
     if unknown:

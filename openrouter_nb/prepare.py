@@ -40,6 +40,7 @@ def prepare(engine: Engine, call: Call) -> Call:
         _refuse(engine, call, BadRequestError(
             f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
             f"fallbacks); got {len(chain)}."))
+    _check_encodable(engine, call)
     if not call.options.allow_sensitive:
         _guard(engine, call)
     call = _with_schema(engine, call)
@@ -60,6 +61,21 @@ def _refuse(engine: Engine, call: Call, error: OpenRouterError, *,
         row["prompt"] = None  # the ledger keeps that something was blocked, not the text
     engine.record_failure(error, row)
     raise error
+
+
+def _check_encodable(engine: Engine, call: Call) -> None:
+    for message in call.messages:
+        for part in message.parts:
+            text = part.text if isinstance(part, TextPart) else part.payload
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                code = ord(text[exc.start])
+                _refuse(engine, call, BadRequestError(
+                    f"The {message.role} message holds a lone surrogate (U+{code:04X}) at "
+                    f"character {exc.start}, which cannot be sent as UTF-8. Remove it (it "
+                    "usually comes from a bad copy-paste or a file decoded the wrong way)."),
+                    keep_prompt=False)
 
 
 @lru_cache(maxsize=4096)

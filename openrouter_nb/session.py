@@ -280,6 +280,8 @@ class Session:
     def compare(self, prompt: str, models: Sequence[str], *, max_workers: int = 4,
                 **options: Any) -> list[Answer | OpenRouterError]:
         """Ask every model the same prompt in parallel (bounded, paced); one result each."""
+        if isinstance(models, str) or not all(isinstance(m, str) for m in models):
+            raise TypeError(f"models must be a list of model ids, not {models!r:.80}.")
         if not models:
             raise ValueError("compare needs at least one model id.")
 

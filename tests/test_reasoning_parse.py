@@ -250,7 +250,8 @@ def test_streamed_cut_at_max_tokens_is_truncated_not_an_error_event() -> None:
         acc.result()
     error = info.value
     assert error.message == (f"The model ({MODEL}) spent all of its tokens thinking "
-                             "(11 reasoning tokens) and wrote no answer.")
+                             "(10 reasoning tokens) and wrote no answer.")  # 11 > 10 sent
+    assert error.result.usage is not None and error.result.usage.reasoning_tokens == 11
     assert error.partial_text == "We need to respond to a greeting. The user"
     assert error.result is not None and error.result.usage is not None
     assert error.result.usage.total_tokens == 53 and error.result.native_finish_reason == "length"

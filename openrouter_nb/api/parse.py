@@ -410,6 +410,9 @@ def _truncated(result: ChatResult, model: str | None, http_status: int) -> Trunc
     where = f" ({model})" if model else ""
     if result.reasoning or result.reasoning_details:
         reasoning = usage.reasoning_tokens if usage else None
+        if reasoning and usage and usage.completion_tokens:
+            # Real streams report one reasoning token more than the completion (M40).
+            reasoning = min(reasoning, usage.completion_tokens)
         figure = (f" ({reasoning:,} reasoning tokens)" if reasoning else
                   f" ({usage.completion_tokens:,} tokens)" if usage and usage.completion_tokens
                   else "")

@@ -181,6 +181,9 @@ def error_bundle(error: OpenRouterError) -> Bundle:
                "logged in the ledger (%openrouter log)"]
     if error.partial_text and error.kind == "invalid_output":
         details.insert(2, f"last answer {len(error.partial_text)} characters, not valid")
+    elif error.partial_text and error.kind == "truncated":
+        details.insert(2, f"{len(error.partial_text)} characters of reasoning kept "
+                          "(error.partial_text), no answer")
     elif error.partial_text:
         details.insert(2, f"{len(error.partial_text)} characters received before the failure")
     detail = " · ".join(d for d in details if d)
