@@ -7,13 +7,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_KEY_SHAPE = re.compile(r"sk-or-v1-[0-9a-fA-F]{8,}")
+_KEY_SHAPE = re.compile(r"sk-or-v1-[0-9a-f]{8,}", re.IGNORECASE)
+#: A key shorter than this is not looked for in text: it would match ordinary words.
+MIN_KEY_LENGTH = 8
 
 
 def redact(text: str, api_key: str | None = None) -> str:
-    """Remove ``api_key`` and anything shaped like an OpenRouter key from ``text``."""
-    if api_key:
-        text = text.replace(api_key, "sk-or-…")
+    """Remove ``api_key`` and anything shaped like an OpenRouter key (``sk-or-v1-`` and hex
+    digits) from ``text``."""
+    key = (api_key or "").strip()
+    if len(key) >= MIN_KEY_LENGTH:
+        text = text.replace(key, "sk-or-…")
     return _KEY_SHAPE.sub("sk-or-v1-…", text)
 
 

@@ -10,11 +10,14 @@ the ledger (default ``~/.openrouter_nb``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .api.client import DEFAULT_BASE_URL
 
@@ -158,13 +161,15 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
         data = tomllib.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"Cannot read profiles from {path}: {exc}") from None
+    place = key_place(data)
+    if place is not None:
+        raise ValueError(f"{path} holds a key at {place}: keys do not belong in files. Remove "
+                         "it and set OPENROUTER_API_KEY instead (or enter it with %openrouter "
+                         "key).")
     profiles = {}
     for name, table in (data.get("profiles") or {}).items():
         if not isinstance(table, dict):
             raise ValueError(f"[profiles.{name}] in {path} must be a table.")
-        if "api_key" in table or "key" in table:
-            raise ValueError(f"[profiles.{name}] in {path} holds a key: keys do not belong in "
-                             "files. Remove it and set OPENROUTER_API_KEY instead.")
         unknown = set(table) - set(PROFILE_FIELDS)
         if unknown:
             raise ValueError(f"[profiles.{name}] in {path} has unknown field(s) "
@@ -174,6 +179,35 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
             values["fallback"] = tuple(values["fallback"])
         profiles[name] = Profile(name=name, source=str(path), **values)
     return profiles
+
+
+#: Field names that hold a key, whatever their value (compared lower-case, ``-`` as ``_``).
+KEY_FIELDS = frozenset({"api_key", "apikey", "key", "openrouter_api_key", "authorization",
+                        "bearer", "token", "access_token"})
+_KEY_LIKE = re.compile(r"sk-or-[a-z0-9][a-z0-9_-]{7,}", re.IGNORECASE)
+
+
+def key_place(value: Any, place: str = "") -> str | None:
+    """Where a key sits in parsed TOML (``profiles.dev.provider.api_key``,
+    ``profiles.dev.fallback[1]``), or None: a field named like one (:data:`KEY_FIELDS`) or
+    text shaped like an OpenRouter key (``sk-or-…``), at any depth. The key is never shown."""
+    if isinstance(value, str):
+        return place if _KEY_LIKE.search(value) else None
+    if isinstance(value, list):
+        places = (key_place(item, f"{place}[{index}]") for index, item in enumerate(value))
+        return next((where for where in places if where), None)
+    if isinstance(value, dict):
+        for name, item in value.items():
+            shaped = bool(_KEY_LIKE.search(name))
+            shown = '"sk-or-…"' if shaped else (
+                name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name))
+            here = f"{place}.{shown}" if place else shown
+            if shaped or name.lower().replace("-", "_") in KEY_FIELDS:
+                return here
+            found = key_place(item, here)
+            if found:
+                return found
+    return None
 
 
 def get_profile(name: str, path: Path | None = None) -> Profile:

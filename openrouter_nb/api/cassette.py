@@ -155,9 +155,11 @@ class ReplayTransport(httpx.BaseTransport):
             raise ReplayMiss(f"The replay cassette {self.path.name} holds no answer for "
                              f"{request.method} {what}. Record it again with this cell, or "
                              "replay with the sandbox as fallback.")
+        # A key in the cassette (any key, and the one this session sends) is never replayed.
+        sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or None
         response = entry["response"]
-        headers = dict(response["headers"])
-        content = response["body"].encode("utf-8")
+        headers = {name: redact(value, sent) for name, value in response["headers"].items()}
+        content = redact(response["body"], sent).encode("utf-8")
         if "text/event-stream" in headers.get("content-type", ""):
             return httpx.Response(response["status"], headers=headers,
                                   stream=_Frames(content), request=request)

@@ -7,10 +7,11 @@ HTTP request, and every failure comes back as one typed ``OpenRouterError``. Pas
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +28,20 @@ APP_TITLE = "openrouter-nb"
 APP_URL = "https://github.com/openrouter-nb/openrouter-nb"
 
 DeltaCallback = Callable[[StreamDelta], None]
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _scrubbed(method: _Method) -> _Method:
+    """Errors leave the client without the key, whatever the server echoed back."""
+    @functools.wraps(method)
+    def call(self: OpenRouterClient, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OpenRouterError as error:
+            error.scrub(self._api_key)
+            raise
+
+    return cast(_Method, call)
 
 
 class OpenRouterClient:
@@ -42,6 +57,7 @@ class OpenRouterClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
         self.timeout = timeout
         default_headers = {
             "User-Agent": f"openrouter-nb/{__version__}",
@@ -76,6 +92,7 @@ class OpenRouterClient:
         return urlsplit(self.base_url).netloc or self.base_url
 
     # -- chat ----------------------------------------------------------------------------
+    @_scrubbed
     def chat(
         self,
         body: Mapping[str, Any],
@@ -144,15 +161,18 @@ class OpenRouterClient:
         return accumulator.result()
 
     # -- other endpoints ------------------------------------------------------------------
+    @_scrubbed
     def models(self) -> list[dict[str, Any]]:
         """``GET /models``: the catalog as OpenRouter lists it."""
         data = self._get_json("models").get("data")
         return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
+    @_scrubbed
     def key(self) -> KeyInfo:
         """``GET /key``: the key's label, tier and free-model daily counter."""
         return KeyInfo.from_json(self._get_json("key"))
 
+    @_scrubbed
     def generation(self, generation_id: str) -> dict[str, Any]:
         """``GET /generation?id=``: stats for one generation (404 for a while after it ends)."""
         data = self._get_json("generation", params={"id": generation_id}).get("data")
