@@ -216,13 +216,15 @@ def _show_error(error: OpenRouterError) -> None:
 def log_frame(session: Session, rows: int = LOG_DEFAULT_ROWS) -> pd.DataFrame:
     """The last ``rows`` attempts, newest first, long text trimmed for display."""
     from .._text import shorten
+    from ..render import terminal_text
     from ..ledger import CORE_COLUMNS
 
     columns = [*CORE_COLUMNS, "error_message"]
     frame = session.ledger.dataframe(limit=rows, newest_first=True, columns=columns)
     for name in ("prompt", "response", "error_message"):
-        frame[name] = frame[name].map(
-            lambda value: shorten(value, LOG_TEXT_WIDTH) if isinstance(value, str) else value)
+        frame[name] = frame[name].map(  # model text: no terminal escapes, one short line
+            lambda value: shorten(terminal_text(value), LOG_TEXT_WIDTH)
+            if isinstance(value, str) else value)
     return frame
 
 
