@@ -74,7 +74,7 @@ def test_variable_interpolates(ip: InteractiveShell, session: Session) -> None:
 def test_interpolate_skips_ipython_hidden_names() -> None:
     hidden = {"In": [], "_": None}
     ns = {**hidden, "Out": {}, "name": "x"}
-    assert interpolate("{In} {_} {name} {Out}", ns, hidden) == "{In} {_} x {}"
+    assert interpolate("{In} {_} {name} {Out}", ns, hidden) == "{In} {_} x {Out}"
 
 
 def test_out_stores_answer(ip: InteractiveShell, session: Session) -> None:
