@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._text import interpolate, placeholders
 from .api.errors import BudgetExceeded, DailyRateLimit, OpenRouterError
@@ -22,7 +22,20 @@ from .validate import SchemaSpec
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from .session import Session
+    from .answer import Answer
+    from .ledger import Ledger
+    from .quota import QuotaState
+
+
+class Session(Protocol):
+    """What a batch needs of a session (``openrouter_nb.session.Session`` has it)."""
+
+    model: str
+    ledger: Ledger
+
+    def ask(self, prompt: str, model: str | None = None, **options: Any) -> Answer: ...
+
+    def quota_state(self) -> QuotaState: ...
 
 NOT_SENT = "not_sent"
 

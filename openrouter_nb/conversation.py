@@ -17,9 +17,9 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from dataclasses import replace
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ._text import shorten
 from .ledger import new_call_id
@@ -28,7 +28,18 @@ from .pipeline import Call
 
 if TYPE_CHECKING:  # pragma: no cover
     from .answer import Answer
-    from .session import Session
+    from .ledger import Ledger
+    from .options import SessionConfig
+
+
+class Session(Protocol):
+    """What a conversation needs of a session (``openrouter_nb.session.Session`` has it)."""
+
+    config: SessionConfig
+    ledger: Ledger
+
+    def run(self, call: Call) -> Answer: ...
+
 
 __all__ = ["Conversation", "conversations", "last_conversation", "use"]
 

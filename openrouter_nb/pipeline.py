@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 from . import prepare
 from .answer import Answer
@@ -32,85 +31,16 @@ from .api.errors import (
     TruncatedError,
 )
 from .api.types import ChatResult, StreamDelta
-from .catalog import Catalog
-from .messages import Message, assistant, text_of, user
-from .options import CallOptions
-from .quota import QuotaTracker, Slot
+from .call import Call, Engine, Judge
+from .messages import assistant, user
+from .quota import Slot
 from .request import build_body
 from .retry import RetryPolicy
-from .validate import SchemaSpec, Validation
+from .validate import Validation
 
 __all__ = ["Call", "Engine", "Outcome", "attempt", "run", "with_reasks", "with_retries"]
 
-#: ``on_event(name, details)``; names: "waited", "retry", "fallback", "reask".
-EventCallback = Callable[[str, dict[str, Any]], None]
-#: ``judge(result, model)`` -> (schema check or None, failure to raise or None)
-Judge = Callable[[ChatResult, str], "tuple[Validation | None, OpenRouterError | None]"]
-
 SANDBOX_SERVER = "openrouter-nb-sandbox"  # the Server header of `python -m openrouter_nb.sandbox`
-
-
-class Engine(Protocol):
-    """What the layers need from a session."""
-
-    mode: str
-    quota: QuotaTracker
-    clock: Callable[[], float]
-    sleep: Callable[[float], None]
-
-    @property
-    def catalog(self) -> Catalog: ...
-
-    def send(self, body: dict[str, Any], options: CallOptions,
-             on_delta: DeltaCallback | None) -> ChatResult: ...
-
-    def spend_budget(self, row: dict[str, Any]) -> None: ...
-
-    def record_answer(self, result: ChatResult, row: dict[str, Any], **details: Any) -> None: ...
-
-    def record_failure(self, error: OpenRouterError, row: dict[str, Any], *,
-                       wait_s: float = 0.0) -> None: ...
-
-    def record_interrupt(self, row: dict[str, Any], partial: str, started: float) -> None: ...
-
-    def day_remaining(self, model: str) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class Call:
-    """One call: the messages to send, its resolved options, and where its rows belong."""
-
-    messages: tuple[Message, ...]
-    options: CallOptions
-    call_id: str
-    spec: SchemaSpec | None = None
-    conversation_id: str | None = None
-    conversation: str | None = None
-    turn: int | None = None
-    batch_id: str | None = None
-    row_key: str | None = None
-    notes: tuple[str, ...] = ()  # said in the footer (e.g. turns left out of the history)
-    #: conversations: the messages this turn adds before the answer (kept in the ledger)
-    turn_added: tuple[Message, ...] = ()
-    on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
-    on_event: EventCallback | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def prompt(self) -> str:
-        """The last user message's text (what the ledger's ``prompt`` column keeps)."""
-        return text_of(self.messages)
-
-    def row(self, attempt: int, model: str, *, fallback: bool = False) -> dict[str, Any]:
-        """The ledger fields this call gives every row of ``attempt`` on ``model``."""
-        return dict(call_id=self.call_id, attempt=attempt, requested_model=model,
-                    prompt=self.prompt, stream=self.options.stream, batch_id=self.batch_id,
-                    row_key=self.row_key, fallback=model if fallback else None,
-                    conversation_id=self.conversation_id, conversation=self.conversation,
-                    turn=self.turn)
-
-    def event(self, name: str, **details: Any) -> None:
-        if self.on_event is not None:
-            self.on_event(name, details)
 
 
 @dataclass
@@ -192,12 +122,13 @@ def _invalid_output(engine: Engine, result: ChatResult, error: str, reasks: int,
 def with_retries(engine: Engine, call: Call, count: _Count, judge: Judge) -> Outcome:
     """Try the model, retrying or moving to the next explicit fallback as the rules say."""
     chain = call.options.chain
-    policy = RetryPolicy(retries=call.options.retries)
+    policy: RetryPolicy | None = None  # made at the first failure: most calls need none
     index, retries_used = 0, 0
     while True:
         try:
             return attempt(engine, call, chain[index], count, judge, fallback=index > 0)
         except OpenRouterError as error:
+            policy = policy or RetryPolicy(retries=call.options.retries)
             decision = policy.decide(error, retries_used=retries_used,
                                      has_fallback=index + 1 < len(chain), now=engine.clock())
             if decision.action == "stop":

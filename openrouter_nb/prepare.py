@@ -21,7 +21,7 @@ from .options import MAX_MODELS
 from .validate import SchemaSpec
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import Call, Engine
+    from .call import Call, Engine
 
 __all__ = ["estimate_tokens", "prepare", "supports"]
 

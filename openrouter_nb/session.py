@@ -28,6 +28,7 @@ from .api.errors import BudgetExceeded, OpenRouterError
 from .api.types import ChatResult, KeyInfo
 from .attempts import AttemptRecorder
 from .budget import Budget
+from .call import EventCallback
 from .catalog import Catalog
 from .ledger import Ledger, new_call_id
 from .messages import system as system_message
@@ -46,8 +47,6 @@ __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "Session", "get_session", "set
            "shared_ledger", "use_profile"]
 
 SANDBOX_SERVER = pipeline.SANDBOX_SERVER
-#: Event callback ``on_event(name, details)``; names: "waited", "retry", "fallback", "reask".
-EventCallback = pipeline.EventCallback
 
 _ledgers: dict[Path, Ledger] = {}
 _ledgers_lock = threading.Lock()
@@ -328,7 +327,7 @@ class Session:
 
     def day_remaining(self, model: str) -> int | None:
         """Free requests left today, for a free model (``None`` for paid ones)."""
-        return self.quota.state().day_remaining if is_free_model(model) else None
+        return self.quota.day_remaining() if is_free_model(model) else None
 
     @property
     def catalog(self) -> Catalog:

@@ -216,8 +216,8 @@ def _show_error(error: OpenRouterError) -> None:
 def log_frame(session: Session, rows: int = LOG_DEFAULT_ROWS) -> pd.DataFrame:
     """The last ``rows`` attempts, newest first, long text trimmed for display."""
     from .._text import shorten
-    from ..render import terminal_text
     from ..ledger import CORE_COLUMNS
+    from ..render import terminal_text
 
     columns = [*CORE_COLUMNS, "error_message"]
     frame = session.ledger.dataframe(limit=rows, newest_first=True, columns=columns)
