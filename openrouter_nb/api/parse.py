@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -177,6 +178,23 @@ def _unavailable(reason: str, message: str, **common: Any) -> ModelUnavailableEr
     return error
 
 
+@dataclass(frozen=True)
+class _Envelope:
+    """The parts of an error body every classifier reads."""
+
+    status: int
+    message: str
+    metadata: dict[str, Any]
+    raw_text: str
+    availability: Mapping[str, Any]
+    where: str  # " (model)" or ""
+    common: dict[str, Any]
+
+    @property
+    def availability_code(self) -> Any:
+        return self.availability.get("code")
+
+
 def error_from_body(
     body: Any,
     *,
@@ -190,142 +208,141 @@ def error_from_body(
     if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
         error = body["error"]
     status = _status_of(error, http_status)
-    message = str(error.get("message") or "") or f"HTTP {status}"
     metadata = _metadata(error)
     provider = metadata.get("provider_name") if isinstance(metadata.get("provider_name"), str) else None
     raw = metadata.get("raw")
-    raw_text = raw if isinstance(raw, str) else (dumps(raw) if raw is not None else "")
-    availability = metadata.get("availability") or {}
-    availability_code = availability.get("code") if isinstance(availability, Mapping) else None
+    availability = metadata.get("availability")
     limits = rate_limit_info(headers, metadata)
-    retry_after = retry_after_seconds(headers, metadata)
     common: dict[str, Any] = dict(
-        http_status=status,
-        model=model,
-        provider=provider,
-        retry_after_s=retry_after,
-        rate_limit=limits,
+        http_status=status, model=model, provider=provider,
+        retry_after_s=retry_after_seconds(headers, metadata), rate_limit=limits,
         metadata=metadata,
     )
-    where = f" ({model})" if model else ""
+    envelope = _Envelope(
+        status=status, message=str(error.get("message") or "") or f"HTTP {status}",
+        metadata=metadata,
+        raw_text=raw if isinstance(raw, str) else (dumps(raw) if raw is not None else ""),
+        availability=availability if isinstance(availability, Mapping) else {},
+        where=f" ({model})" if model else "", common=common,
+    )
     if status == 429:
-        return _classify_429(message, raw_text, metadata, limits, availability_code, where, common)
-    if status == 401:
-        return AuthError(
-            f"OpenRouter rejected the API key ({message.rstrip('.')}). Check OPENROUTER_API_KEY, "
-            "or enter a key with %openrouter key.",
-            **common,
-        )
-    if status == 402 and _in_flight(metadata):
+        return _classify_429(envelope.message, envelope.raw_text, metadata, limits,
+                             envelope.availability_code, envelope.where, common)
+    classify = _CLASSIFIERS.get(status, _classify_other)
+    return classify(envelope)
+
+
+def _classify_401(e: _Envelope) -> OpenRouterError:
+    return AuthError(
+        f"OpenRouter rejected the API key ({e.message.rstrip('.')}). Check OPENROUTER_API_KEY, "
+        "or enter a key with %openrouter key.", **e.common)
+
+
+def _classify_402(e: _Envelope) -> OpenRouterError:
+    if _in_flight(e.metadata):
+        retry_after = e.common["retry_after_s"]
         wait = f" (Retry-After {retry_after:g} s)" if retry_after is not None else ""
         return InFlightCredits(
             f"Requests still in flight hold the credits this one needs{wait}. Retry once they "
             "settle (the session does, within its retries), or add credits at "
-            "openrouter.ai/credits.",
-            **common,
-        )
-    if status == 402:
+            "openrouter.ai/credits.", **e.common)
+    return CreditsError(
+        f"Not enough credits: {_snippet(e.message)} Free models need a non-negative balance; "
+        "top up at openrouter.ai/credits or lower max_tokens.", **e.common)
+
+
+def _classify_403(e: _Envelope) -> OpenRouterError:
+    metadata = e.metadata
+    if metadata.get("reasons") or metadata.get("flagged_input") is not None or (
+        metadata.get("error_type") == "content_policy_violation"
+    ):
+        reasons = ", ".join(_names(metadata.get("reasons"))) or "policy"
+        return ModerationError(
+            f"The prompt was flagged by moderation{e.where} ({reasons}). Rephrase it, or pick a "
+            "model without moderation.", **e.common)
+    source = str(metadata.get("limit_source", ""))
+    if "budget" in source or "limit" in source:
         return CreditsError(
-            f"Not enough credits: {_snippet(message)} Free models need a non-negative balance; "
-            "top up at openrouter.ai/credits or lower max_tokens.",
-            **common,
-        )
-    if status == 403:
-        if metadata.get("reasons") or metadata.get("flagged_input") is not None or (
-            metadata.get("error_type") == "content_policy_violation"
-        ):
-            reasons = ", ".join(_names(metadata.get("reasons"))) or "policy"
-            return ModerationError(
-                f"The prompt was flagged by moderation{where} ({reasons}). Rephrase it, or pick a "
-                "model without moderation.",
-                **common,
-            )
-        if "budget" in str(metadata.get("limit_source", "")) or "limit" in str(
-            metadata.get("limit_source", "")
-        ):
-            return CreditsError(
-                f"A spending budget is used up: {_snippet(message)} Wait for its reset or raise it.",
-                **common,
-            )
-        return AuthError(
-            f"Not allowed: {_snippet(message)} Check the key's permissions and guardrails.",
-            **common,
-        )
-    if status == 404:
-        text = message + " " + raw_text
-        excluded = _names(availability.get("excluded_by")) \
-            if isinstance(availability, Mapping) else []
-        if availability_code == "privacy_restricted" or "data policy" in text.lower() or any(
-                name.startswith("data_policy") for name in excluded):
-            return _unavailable(
-                "data_policy",
-                f"No provider of this model{where} matches your data policy: the privacy settings "
-                "(or provider preferences such as data_collection='deny' / zdr=True) exclude every "
-                "endpoint. Relax them at openrouter.ai/settings/privacy or pick another model.",
-                **common,
-            )
-        if availability_code == "free_variant_ended":
-            return _unavailable(
-                "free_variant_ended",
-                f"The free variant{where} has ended. Pick another :free model "
-                "(%openrouter models --free) or use openrouter/free.",
-                **common,
-            )
-        preferences = [name for name in excluded if name in _PREFERENCE_CONSTRAINTS]
-        if preferences:
-            constraint = availability.get("constraint") or {}
-            detail = constraint.get("detail") if isinstance(constraint, Mapping) else None
-            said = f"{_snippet(str(detail)).rstrip('.')}." if detail else _snippet(message)
-            return _unavailable(
-                "provider_preferences",
-                f"No endpoint of this model{where} meets your provider preferences "
-                f"({', '.join(preferences)}): {said} Loosen them (provider max_price, only, "
-                "ignore, order, allow_fallbacks) or pick another model.",
-                **common,
-            )
+            f"A spending budget is used up: {_snippet(e.message)} Wait for its reset or raise it.",
+            **e.common)
+    return AuthError(
+        f"Not allowed: {_snippet(e.message)} Check the key's permissions and guardrails.",
+        **e.common)
+
+
+def _classify_404(e: _Envelope) -> OpenRouterError:
+    text = e.message + " " + e.raw_text
+    excluded = _names(e.availability.get("excluded_by"))
+    if e.availability_code == "privacy_restricted" or "data policy" in text.lower() or any(
+            name.startswith("data_policy") for name in excluded):
         return _unavailable(
-            "no_endpoints",
-            f"No provider is serving this model right now{where}: {_snippet(message)} Pick another "
-            "model (%openrouter models --free) or use openrouter/free.",
-            **common,
-        )
-    if status == 400:
-        if "not a valid model" in message or availability_code == "model_not_found":
-            return _unavailable(
-                "unknown_model",
-                f"Unknown model id: {_snippet(message).rstrip('.')}. Model ids look like "
-                "'vendor/model:free'; "
-                "list them with %openrouter models --free.",
-                **common,
-            )
-        return BadRequestError(f"The request was rejected: {_snippet(message)}", **common)
-    if status == 408:
+            "data_policy",
+            f"No provider of this model{e.where} matches your data policy: the privacy settings "
+            "(or provider preferences such as data_collection='deny' / zdr=True) exclude every "
+            "endpoint. Relax them at openrouter.ai/settings/privacy or pick another model.",
+            **e.common)
+    if e.availability_code == "free_variant_ended":
+        return _unavailable(
+            "free_variant_ended",
+            f"The free variant{e.where} has ended. Pick another :free model "
+            "(%openrouter models --free) or use openrouter/free.", **e.common)
+    preferences = [name for name in excluded if name in _PREFERENCE_CONSTRAINTS]
+    if preferences:
+        constraint = e.availability.get("constraint") or {}
+        detail = constraint.get("detail") if isinstance(constraint, Mapping) else None
+        said = f"{_snippet(str(detail)).rstrip('.')}." if detail else _snippet(e.message)
+        return _unavailable(
+            "provider_preferences",
+            f"No endpoint of this model{e.where} meets your provider preferences "
+            f"({', '.join(preferences)}): {said} Loosen them (provider max_price, only, "
+            "ignore, order, allow_fallbacks) or pick another model.", **e.common)
+    return _unavailable(
+        "no_endpoints",
+        f"No provider is serving this model right now{e.where}: {_snippet(e.message)} Pick "
+        "another model (%openrouter models --free) or use openrouter/free.", **e.common)
+
+
+def _classify_400(e: _Envelope) -> OpenRouterError:
+    if "not a valid model" in e.message or e.availability_code == "model_not_found":
+        return _unavailable(
+            "unknown_model",
+            f"Unknown model id: {_snippet(e.message).rstrip('.')}. Model ids look like "
+            "'vendor/model:free'; list them with %openrouter models --free.", **e.common)
+    return BadRequestError(f"The request was rejected: {_snippet(e.message)}", **e.common)
+
+
+def _classify_timeout(e: _Envelope) -> OpenRouterError:
+    if e.status == 524:
         return RequestTimeout(
-            f"OpenRouter timed out waiting for the model{where}. Retry, or pick a faster model.",
-            **common,
-        )
-    if status == 524:
-        return RequestTimeout(
-            f"OpenRouter's edge timed out waiting for the provider{where} (HTTP 524). Retry, or "
-            "pick a faster model.",
-            **common,
-        )
-    if status in (413, 422):
-        return BadRequestError(
-            f"The request was rejected: {_snippet(message)} Shorten the prompt.", **common
-        )
-    detail = f"{message}: {raw_text}" if raw_text and raw_text not in message else message
-    if status == 529:
+            f"OpenRouter's edge timed out waiting for the provider{e.where} (HTTP 524). Retry, "
+            "or pick a faster model.", **e.common)
+    return RequestTimeout(
+        f"OpenRouter timed out waiting for the model{e.where}. Retry, or pick a faster model.",
+        **e.common)
+
+
+def _classify_too_large(e: _Envelope) -> OpenRouterError:
+    return BadRequestError(
+        f"The request was rejected: {_snippet(e.message)} Shorten the prompt.", **e.common)
+
+
+def _classify_other(e: _Envelope) -> OpenRouterError:
+    detail = (f"{e.message}: {e.raw_text}" if e.raw_text and e.raw_text not in e.message
+              else e.message)
+    if e.status == 529:
         return ProviderError(
-            f"The provider is overloaded{where} (HTTP 529): {_snippet(detail)} Retry shortly or "
-            "pick another model.",
-            **common,
-        )
+            f"The provider is overloaded{e.where} (HTTP 529): {_snippet(detail)} Retry shortly "
+            "or pick another model.", **e.common)
     return ProviderError(
-        f"The provider failed{where} (HTTP {status}): {_snippet(detail)} Retry shortly or pick "
-        "another model.",
-        **common,
-    )
+        f"The provider failed{e.where} (HTTP {e.status}): {_snippet(detail)} Retry shortly or "
+        "pick another model.", **e.common)
+
+
+_CLASSIFIERS: dict[int, Callable[[_Envelope], OpenRouterError]] = {
+    400: _classify_400, 401: _classify_401, 402: _classify_402, 403: _classify_403,
+    404: _classify_404, 408: _classify_timeout, 413: _classify_too_large,
+    422: _classify_too_large, 524: _classify_timeout,
+}
 
 
 def _classify_429(
