@@ -12,6 +12,7 @@ injected, so tests and the sandbox can run in scaled or fake time.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -28,10 +29,21 @@ FREE_RPD_WITH_CREDITS = 1000
 DAY_CACHE_S = 2.0
 
 
+#: The UTC day last asked about, as (its midnight, the next midnight): every call asks for
+#: the same day, so the datetime arithmetic runs once a day, not once per call.
+_last_day: tuple[float, float] = (0.0, 0.0)
+
+
 def utc_midnight_after(epoch: float) -> float:
     """The next 00:00 UTC after ``epoch`` (the daily reset)."""
+    global _last_day
+    start, end = _last_day
+    if start <= epoch < end:
+        return end
     day = datetime.fromtimestamp(epoch, tz=timezone.utc).date()
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() + 86400.0
+    end = datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() + 86400.0
+    _last_day = (end - 86400.0, end)
+    return end
 
 
 def utc_midnight_before(epoch: float) -> float:
@@ -163,7 +175,7 @@ class QuotaTracker:
                 if free_at <= now:
                     if self._local_day and self._local_day[0] < now - 86400.0:
                         self._local_day = [t for t in self._local_day if t >= now - 86400.0]
-                    self._sent.append(now)
+                    _insert_sorted(self._sent, now)
                     self._local_day.append(now)
                     self._reserved += 1
                     seq = self._reserved
@@ -191,12 +203,16 @@ class QuotaTracker:
         with self._lock:
             now = self.clock()
             self._in_flight.pop(slot.seq, None)
-            try:
-                self._sent.remove(slot.stamp)
-            except ValueError:
+            sent = self._sent
+            # The slot is nearly always among the newest stamps: look from the right, so a
+            # busy window (a benchmark, a batch on paid limits) costs no O(n) scan and sort.
+            for index in range(len(sent) - 1, -1, -1):
+                if sent[index] == slot.stamp:
+                    del sent[index]
+                    break
+            else:
                 return  # already pruned
-            self._sent.append(max(now, slot.stamp))
-            self._sent = deque(sorted(self._sent))
+            _insert_sorted(sent, max(now, slot.stamp))
 
     def check_day(self, now: float | None = None) -> None:
         """Raise ``DailyRateLimit`` if a per-day 429 said so and its reset has not come."""
@@ -259,40 +275,51 @@ class QuotaTracker:
         return cache[2] + after + pending
 
     # -- snapshot ---------------------------------------------------------------------------------
+    def day_remaining(self) -> int:
+        """``state().day_remaining`` without building the whole snapshot (every answer has it)."""
+        with self._lock:
+            day_used, day_limit, blocked, _, _ = self._day(self.clock())
+        return 0 if blocked else max(0, day_limit - day_used)
+
+    def _day(self, now: float) -> tuple[int, int, bool, dict[str, str], str]:
+        """Today's (used, limit, blocked by a 429, sources, note); call with the lock held."""
+        midnight = utc_midnight_before(now)
+        sources: dict[str, str] = {}
+        if self._day_count is not None:
+            ledger_day = self._ledger_day(now, midnight)
+            sources["day_used"] = "ledger"
+        else:
+            ledger_day = sum(1 for t in self._local_day if t >= midnight)
+            sources["day_used"] = "this session"
+        day_used, note = ledger_day, ""
+        key = self._key
+        key_fresh = (key is not None and key.daily_used is not None and self._key_at is not None
+                     and self._key_at >= midnight)
+        if key_fresh and key is not None and key.daily_used is not None:
+            if key.daily_used > ledger_day:
+                note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day}: "
+                        "other tools or machines share this account")
+                day_used, sources["day_used"] = key.daily_used, "/key"
+            elif key.daily_used < ledger_day:
+                note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day} "
+                        "(/key lags about a minute)")
+        if self.rpd is not None:
+            day_limit = self.rpd
+            sources["day_limit"] = "/key" if key and key.daily_limit else "429 headers or setting"
+        else:
+            day_limit = FREE_RPD
+            sources["day_limit"] = "default (50/day until 10 credits are bought)"
+        blocked = self._day_blocked_until > now
+        if blocked:
+            sources["day_used"] = "429 per-day"
+            day_used = day_limit  # the service said the day is spent, whatever we counted
+        return day_used, day_limit, blocked, sources, note
+
     def state(self) -> QuotaState:
         with self._lock:
             now = self.clock()
             self._prune(now)
-            midnight = utc_midnight_before(now)
-            sources: dict[str, str] = {}
-            if self._day_count is not None:
-                ledger_day = self._ledger_day(now, midnight)
-                sources["day_used"] = "ledger"
-            else:
-                ledger_day = sum(1 for t in self._local_day if t >= midnight)
-                sources["day_used"] = "this session"
-            day_used, note = ledger_day, ""
-            key = self._key
-            key_fresh = (key is not None and key.daily_used is not None and self._key_at is not None
-                         and self._key_at >= midnight)
-            if key_fresh and key is not None and key.daily_used is not None:
-                if key.daily_used > ledger_day:
-                    note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day}: "
-                            "other tools or machines share this account")
-                    day_used, sources["day_used"] = key.daily_used, "/key"
-                elif key.daily_used < ledger_day:
-                    note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day} "
-                            "(/key lags about a minute)")
-            if self.rpd is not None:
-                day_limit = self.rpd
-                sources["day_limit"] = "/key" if key and key.daily_limit else "429 headers or setting"
-            else:
-                day_limit = FREE_RPD
-                sources["day_limit"] = "default (50/day until 10 credits are bought)"
-            blocked = self._day_blocked_until > now
-            if blocked:
-                sources["day_used"] = "429 per-day"
-                day_used = day_limit  # the service said the day is spent, whatever we counted
+            day_used, day_limit, blocked, sources, note = self._day(now)
             minute_reset = None
             if self._sent:
                 minute_reset = self._sent[0] + self.window_s
@@ -315,6 +342,14 @@ class QuotaTracker:
                 budget=self.budget,
                 budget_used=self.budget_used,
             )
+
+
+def _insert_sorted(stamps: deque[float], stamp: float) -> None:
+    """Add ``stamp`` keeping ``stamps`` in order (nearly always at the end: one append)."""
+    if not stamps or stamps[-1] <= stamp:
+        stamps.append(stamp)
+    else:
+        bisect.insort(stamps, stamp)
 
 
 def with_now(state: QuotaState, now: float) -> QuotaState:

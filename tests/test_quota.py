@@ -1,0 +1,66 @@
+"""The quota tracker's bookkeeping: the per-minute window stays in order, and the day figure
+every answer carries is the snapshot's."""
+
+from __future__ import annotations
+
+from openrouter_nb.api.errors import DailyRateLimit
+from openrouter_nb.api.types import KeyInfo
+from openrouter_nb.quota import QuotaTracker, utc_midnight_after
+
+from .conftest import FakeClock
+
+FREE = "meta-llama/llama-3.3-70b-instruct:free"
+
+
+def test_settle_restamps_the_slot_and_keeps_the_window_sorted() -> None:
+    clock = FakeClock()
+    quota = QuotaTracker(rpm=100, clock=clock, recent_sends=[clock.now - 30, clock.now - 50])
+    slots = []
+    for _ in range(5):
+        slots.append(quota.acquire(FREE))
+        clock.now += 1
+    clock.now -= 10  # a clock that went back: its stamps still land in order
+    late = quota.acquire(FREE)
+    clock.now += 20
+    quota.settle(slots[1])  # re-stamped to now: moves to the end
+    quota.settle(late)
+    sent = list(quota._sent)
+    assert sent == sorted(sent) and len(sent) == 8
+    assert sent[-2:] == [clock.now, clock.now]
+    assert slots[1].stamp not in sent and late.stamp not in sent
+
+
+def test_settle_of_a_pruned_slot_changes_nothing() -> None:
+    clock = FakeClock()
+    quota = QuotaTracker(rpm=100, window_s=60.0, clock=clock)
+    old = quota.acquire(FREE)
+    clock.now += 61
+    quota.acquire(FREE)  # prunes the old stamp
+    before = list(quota._sent)
+    quota.settle(old)
+    assert list(quota._sent) == before
+
+
+def test_day_remaining_is_the_snapshots() -> None:
+    clock = FakeClock()
+    used = {"n": 7}
+    quota = QuotaTracker(rpm=100, rpd=50, clock=clock, day_count=lambda since: used["n"])
+    assert quota.day_remaining() == quota.state().day_remaining == 43
+    for _ in range(3):
+        quota.settle(quota.acquire(FREE))
+    assert quota.day_remaining() == quota.state().day_remaining == 40
+    quota.note_key(KeyInfo(label=None, is_free_tier=True, daily_used=45, daily_limit=50,
+                           daily_remaining=5, usage=None, limit=None))
+    assert quota.day_remaining() == quota.state().day_remaining == 5
+    quota.note_error(DailyRateLimit("spent", http_status=429))
+    assert quota.day_remaining() == quota.state().day_remaining == 0
+
+
+def test_next_midnight_across_days() -> None:
+    day = 86400.0
+    midnight = 1_788_739_200.0  # 2026-09-07 00:00 UTC
+    assert utc_midnight_after(midnight + 5) == midnight + day
+    assert utc_midnight_after(midnight - 5) == midnight  # the day before, after a later day
+    assert utc_midnight_after(midnight) == midnight + day
+    assert utc_midnight_after(midnight + day - 0.001) == midnight + day
+    assert utc_midnight_after(midnight + day) == midnight + 2 * day
