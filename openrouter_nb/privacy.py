@@ -45,6 +45,11 @@ class _Detector:
     pattern: re.Pattern[str]
     check: Check
     mask: Callable[[str], str]
+    #: Every match contains one of these words (in the case-folded text when ``folded``): a
+    #: text without any is not searched. Most patterns open with a look-behind, which keeps
+    #: the regex engine from skipping ahead to a literal, so this saves most of a scan.
+    hints: tuple[str, ...] = ()
+    folded: bool = False
 
 
 def _mask_secret(value: str) -> str:
@@ -228,8 +233,23 @@ _NAME = (r"(?P<name>(?<![\w.\-$])(?:[A-Za-z0-9_.\-]*[_.\-]|[A-Za-z0-9]*[a-z0-9](
 
 
 def _d(kind: str, label: str, pattern: str, check: Check = lambda m: m.span(),
-       mask: Callable[[str], str] = _mask_secret, flags: int = 0) -> _Detector:
-    return _Detector(kind, label, re.compile(pattern, flags), check, mask)
+       mask: Callable[[str], str] = _mask_secret, flags: int = 0, hints: tuple[str, ...] = (),
+       folded: bool = False) -> _Detector:
+    return _Detector(kind, label, re.compile(pattern, flags), check, mask, hints, folded)
+
+
+# The characters a case-insensitive pattern matches to an ASCII letter but str.lower() does
+# not (checked over all of Unicode by tests/test_privacy.py): fold them first.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def _folded(text: str) -> str:
+    """``text`` as ``re.IGNORECASE`` sees it, for the ASCII letters of the hints."""
+    return text.translate(_FOLD).lower()
+
+
+#: Words one of which starts the name in every generic secret (``passw...``, ``secret``...).
+_NAME_HINTS = ("pass", "secret", "api", "access", "private", "token")
 
 
 # Most specific first: on overlap the earlier detector wins.
@@ -240,22 +260,26 @@ _DETECTORS = (
        r"(?:[\s\S]{0,20000}?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"
        r"|(?:\s+(?:[A-Za-z0-9+/=]{12,}|(?:Proc-Type|DEK-Info|Version):[^\n]*))*)",
        mask=lambda v: "-----" + v.split("-----", 2)[1] + "-----…"),
-    _d("openrouter_key", "OpenRouter API key", r"(?<![\w-])sk-or-v1-[0-9a-fA-F]{64}(?![0-9A-Za-z])"),
+    _d("openrouter_key", "OpenRouter API key", r"(?<![\w-])sk-or-v1-[0-9a-fA-F]{64}(?![0-9A-Za-z])",
+       hints=("sk-or-v1-",)),
     _d("openrouter_key", "OpenRouter API key", r"(?<![\w-])sk-or-[A-Za-z0-9_\-]{20,}",
-       _when(_looks_random)),
+       _when(_looks_random), hints=("sk-or-",)),
     _d("anthropic_key", "Anthropic API key", r"(?<![\w-])sk-ant-[A-Za-z0-9_\-]{20,}",
-       _when(_looks_random)),
+       _when(_looks_random), hints=("sk-ant-",)),
     _d("github_token", "GitHub token", r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,}"
-       r"|github_pat_[A-Za-z0-9_]{82,})(?![A-Za-z0-9_])", _when(lambda v: len(set(v)) > 8)),
+       r"|github_pat_[A-Za-z0-9_]{82,})(?![A-Za-z0-9_])", _when(lambda v: len(set(v)) > 8),
+       hints=("gh", "github_pat_")),
     _d("aws_access_key", "AWS access key", r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-       _when(lambda v: len(set(v)) > 8)),  # not AKIAXXXXXXXXXXXXXXXX
+       _when(lambda v: len(set(v)) > 8), hints=("AKIA", "ASIA")),  # not AKIAXXXXXXXXXXXXXXXX
     _d("aws_access_key", "AWS secret access key",
        r"aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-       _when(_looks_random, 1), flags=re.IGNORECASE),
+       _when(_looks_random, 1), flags=re.IGNORECASE, hints=("aws",), folded=True),
     _d("openai_key", "OpenAI API key",
-       r"(?<![\w-])sk-(?!or-|ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", _when(_looks_random)),
+       r"(?<![\w-])sk-(?!or-|ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}", _when(_looks_random),
+       hints=("sk-",)),
     _d("jwt", "JSON Web Token",
-       r"(?<![\w-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", _when(_jwt_ok)),
+       r"(?<![\w-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", _when(_jwt_ok),
+       hints=("eyJ",)),
     _d("iban", "IBAN", r"(?<![A-Za-z0-9])[A-Z]{2}\d\d(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}"
        r"(?: [A-Z0-9]{1,3})?)(?![A-Za-z0-9])", _iban_check, lambda v: _mask_secret(v.replace(" ", ""))),
     _d("card_number", "card number", r"(?<![\w.\-+/,])\d(?:[ \-]?\d){12,18}(?!\w|[.\-,]\d)",
@@ -263,26 +287,34 @@ _DETECTORS = (
     _d("email", "e-mail address",
        r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
        r"\.[A-Za-z]{2,24}(?![\w-])", _email_check,
-       lambda v: (v[0] if v.index("@") > 1 else "") + "…" + v[v.index("@"):]),
+       lambda v: (v[0] if v.index("@") > 1 else "") + "…" + v[v.index("@"):], hints=("@",)),
     _d("phone", "phone number", r"(?<![\w+.\-/#$€£@,)])(?<!\d[ .\-:])"
        r"(?:\+|\()?\d[\d .\-()]{6,22}\d(?!\w|[.\-:/,]?\d)",
        lambda m: m.span() if _phone_ok(m) else None, _mask_phone),
     _d("generic_secret", "password or secret", _NAME + r"(?:\s*:\s*[A-Za-z_][\w\[\]|. ]{0,40}?)?"
-       r"\s*(?::=|=>|=|:)\s*(?P<q>[\"'])(?P<v>[^\"'\n]{8,200})(?P=q)", _quoted_ok),
+       r"\s*(?::=|=>|=|:)\s*(?P<q>[\"'])(?P<v>[^\"'\n]{8,200})(?P=q)", _quoted_ok,
+       hints=_NAME_HINTS, folded=True),
     _d("generic_secret", "password or secret",
        _NAME + r"\s*(?:=|:)\s*(?P<v>[A-Za-z0-9_\-./+=!@#%^*~]{8,200})(?=\s|[;&}]|$)",
-       _when(_unquoted_ok, "v")),
+       _when(_unquoted_ok, "v"), hints=_NAME_HINTS, folded=True),
     _d("generic_secret", "password in a URL", r"://[^\s:/@]+:([^\s:/@]{4,})@",
        _when(lambda v: not _is_placeholder(v) and v.lower() not in ("password", "pass", "secret"), 1)),
     _d("generic_secret", "bearer token", r"\bBearer\s+([A-Za-z0-9._~+/\-]{20,}=*)",
-       _when(lambda v: _looks_random(v, 8), 1)),
+       _when(lambda v: _looks_random(v, 8), 1), hints=("Bearer",)),
 )
 
 
 def scan(text: str) -> list[Finding]:
     """Sensitive data in ``text``, sorted by start; overlaps keep the more specific finding."""
     candidates: list[tuple[int, Finding]] = []
+    folded: str | None = None
     for rank, det in enumerate(_DETECTORS):
+        if det.hints:
+            if det.folded and folded is None:
+                folded = _folded(text)
+            haystack = folded if det.folded and folded is not None else text
+            if not any(hint in haystack for hint in det.hints):
+                continue
         for m in det.pattern.finditer(text):
             span = det.check(m)
             if span is not None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import sys
 import time
 
 import pytest
 
+from openrouter_nb import privacy
 from openrouter_nb.privacy import KINDS, Finding, describe, scan
 from tests.data.privacy_corpus import NEGATIVES, OR_KEY, POSITIVES, fake
 
@@ -139,3 +143,32 @@ def test_no_catastrophic_backtracking(text: str) -> None:
     t0 = time.perf_counter()
     scan(text)
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_hints_skip_only_detectors_that_cannot_match() -> None:
+    """Each detector's hint words are in every text it matches: with the hints the scan finds
+    exactly what it finds without them (corpus, pathological cases, look-alikes in capitals)."""
+    unhinted = tuple(dataclasses.replace(d, hints=()) for d in privacy._DETECTORS)
+    texts = [text for text, _ in POSITIVES] + NEGATIVES + _PATHOLOGICAL[:7] + [
+        f'PASSWORD = "Tr0ub4dor&3x" and ApiKey: Zq8vLr2mXw9P and AWS_SECRET_ACCESS_KEY={"A1b2" * 10}',
+        'paſsword = "Tr0ub4dor&3x"', 'prİvate_key = "Zq8vLr2mXw9PkT4n"',
+        'apı_key = "Zq8vLr2mXw9PkT4n"', "ACCESS_KEY: Zq8vLr2mXw9PkT4n1"]
+    hinted = [scan(text) for text in texts]
+    original = privacy._DETECTORS
+    try:
+        privacy._DETECTORS = unhinted
+        assert [scan(text) for text in texts] == hinted
+    finally:
+        privacy._DETECTORS = original
+
+
+def test_case_folding_of_hints_matches_the_regex_engine() -> None:
+    """``_folded`` maps a character to an ASCII letter of the hints exactly when a
+    case-insensitive pattern matches it to that letter (all of Unicode, one char each)."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    folded = privacy._folded(every)
+    assert len(folded) == len(every)
+    for letter in sorted(set("".join(privacy._NAME_HINTS) + "aws")):
+        by_regex = {m.start() for m in re.finditer(f"(?i:{letter})", every)}
+        by_fold = {m.start() for m in re.finditer(letter, folded)}
+        assert by_regex == by_fold, letter
