@@ -138,13 +138,22 @@ _HEADER = b"SQLite format 3\x00"
 
 def not_a_database(path: Path) -> str | None:
     """Why the existing file ``path`` is plainly no SQLite database (checked before SQLite
-    opens it, which could touch its ``-wal``), or None."""
+    opens it, which could touch its ``-wal``), or None. The header is read twice, a moment
+    apart, so a new ledger another kernel is writing just now is never taken for damage."""
+    seen = [_start(path)]
+    if seen[0] and seen[0] != _HEADER:
+        time.sleep(0.05)
+        seen.append(_start(path))
+    return None if not seen[-1] or seen[-1] == _HEADER else "file is not a database"
+
+
+def _start(path: Path) -> bytes:
+    """The first bytes of ``path`` (none if it cannot be read: SQLite will say why)."""
     try:
         with open(path, "rb") as handle:
-            start = handle.read(len(_HEADER))
+            return handle.read(len(_HEADER))
     except OSError:
-        return None  # SQLite will name the trouble
-    return None if not start or start == _HEADER else "file is not a database"
+        return b""
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

@@ -8,6 +8,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -126,6 +127,8 @@ def test_a_ledger_path_that_is_a_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(HomeFolderError) as caught:
         Ledger(tmp_path / "ledger.sqlite")
     assert_names(caught.value, tmp_path / "ledger.sqlite", "is a folder, not a file")
+    copy = pickle.loads(pickle.dumps(caught.value))  # e.g. from a worker process
+    assert (copy.path, str(copy)) == (caught.value.path, str(caught.value))
 
 
 def test_a_home_that_cannot_be_created_says_so(tmp_path: Path, chmod: Chmod) -> None:

@@ -264,9 +264,9 @@ class HomeFolderError(OpenRouterError):
 
     kind = "home_folder"
 
-    def __init__(self, message: str, *, path: str | Path) -> None:
+    def __init__(self, message: str, *, path: str | Path | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
 
 
 class CassetteError(OpenRouterError):
@@ -275,9 +275,10 @@ class CassetteError(OpenRouterError):
 
     kind = "cassette"
 
-    def __init__(self, message: str, *, path: str | Path, line: int | None = None) -> None:
+    def __init__(self, message: str, *, path: str | Path | None = None,
+                 line: int | None = None) -> None:
         super().__init__(message)
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
         self.line = line
 
 
