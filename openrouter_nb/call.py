@@ -70,6 +70,9 @@ class Call:
     notes: tuple[str, ...] = ()  # said in the footer (e.g. turns left out of the history)
     #: conversations: the messages this turn adds before the answer (kept in the ledger)
     turn_added: tuple[Message, ...] = ()
+    task_id: str | None = None  # tool tasks: every model call of one task
+    step: int | None = None
+    attachments: str | None = None  # JSON metadata of what the messages attach (no bytes)
     on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
     on_event: EventCallback | None = field(default=None, compare=False, repr=False)
 
@@ -84,7 +87,8 @@ class Call:
                     prompt=self.prompt, stream=self.options.stream, batch_id=self.batch_id,
                     row_key=self.row_key, fallback=model if fallback else None,
                     conversation_id=self.conversation_id, conversation=self.conversation,
-                    turn=self.turn)
+                    turn=self.turn, task_id=self.task_id, step=self.step,
+                    attachments=self.attachments)
 
     def event(self, name: str, **details: Any) -> None:
         if self.on_event is not None:

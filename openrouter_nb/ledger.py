@@ -50,6 +50,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "session_id", "account", "base_url", "batch_id", "row_key", "mode",
     # migration 3: conversations and reasoning
     "conversation_id", "conversation", "turn", "turn_messages", "reasoning", "reasoning_tokens",
+    # migration 4: attachments (metadata only, JSON) and tool tasks
+    "attachments", "task_id", "step", "tool_calls",
 )
 COLUMNS: tuple[str, ...] = CORE_COLUMNS + EXTRA_COLUMNS
 
@@ -58,6 +60,7 @@ _TYPES = {
     "completion_tokens": "INTEGER", "validated": "INTEGER", "sandbox": "INTEGER",
     "stream": "INTEGER", "latency_s": "REAL", "ttft_s": "REAL", "cost": "REAL",
     "epoch": "REAL", "wait_s": "REAL", "turn": "INTEGER", "reasoning_tokens": "INTEGER",
+    "step": "INTEGER",
 }
 _BOOL_COLUMNS = ("validated", "sandbox", "stream")
 
@@ -82,6 +85,14 @@ _MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE attempts ADD COLUMN reasoning TEXT;"
     "ALTER TABLE attempts ADD COLUMN reasoning_tokens INTEGER;"
     "CREATE INDEX IF NOT EXISTS attempts_conversation ON attempts(conversation, conversation_id);",
+    # Attachments sent (name, MIME type, bytes, pixels, SHA-256: never the bytes) and tool
+    # tasks (every model call of a task shares task_id; step counts them; tool_calls holds the
+    # calls a step asked for, with shortened results).
+    "ALTER TABLE attempts ADD COLUMN attachments TEXT;"
+    "ALTER TABLE attempts ADD COLUMN task_id TEXT;"
+    "ALTER TABLE attempts ADD COLUMN step INTEGER;"
+    "ALTER TABLE attempts ADD COLUMN tool_calls TEXT;"
+    "CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id, step);",
 )
 
 
