@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..api.errors import OpenRouterError
 from .display import error_bundle
 from .flags import MODELS_USAGE, PICKER_USAGE, models_parser, parse_flags, picker_parser
+from .terminal import is_terminal, picker_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -162,6 +163,15 @@ def cmd_picker(args: list[str]) -> None:
 
     options = parse_flags(picker_parser(), args, PICKER_USAGE)
     if options is None:
+        return
+    if is_terminal():  # no widgets in a terminal: the table and how to pin one
+        session = default_session()
+        try:
+            print(picker_text(session.catalog, current=session.model, vision=options.vision or None,
+                              tools=options.tools or None, structured=options.structured or None,
+                              min_context=options.min_context or None))
+        except OpenRouterError as error:
+            _show_error(error)
         return
     display(ModelPicker(default_session(), vision=options.vision, tools=options.tools,
                         structured=options.structured, min_context=options.min_context or 0))

@@ -198,6 +198,21 @@ def error_bundle(error: OpenRouterError) -> Bundle:
     }
 
 
+def interrupted_note(characters: int) -> str:
+    """The line that ends an interrupted answer (the ledger row is written by the pipeline)."""
+    kept = f"{characters:,} character{'s' if characters != 1 else ''}"
+    return f"⏹ interrupted — {kept} kept in the ledger (%openrouter log)"
+
+
+def interrupted_bundle(text: str, fmt: str = "markdown") -> Bundle:
+    """The text that had arrived, no cursor, and the interrupted line under it."""
+    note = interrupted_note(len(text))
+    body = to_html(text) if fmt == "markdown" else pre_html(text) if text else ""
+    plain = f"{text}\n\n{note}" if text else note
+    return {"text/plain": terminal_text(plain),
+            "text/html": f'{body}<small style="color:gray">{html.escape(note)}</small>'}
+
+
 def event_status(name: str, details: Mapping[str, Any]) -> str | None:
     """One status line for a session event ("retry", "fallback", "reask", "waited")."""
     attempt = int(details.get("attempt") or 0) + 1
@@ -304,6 +319,10 @@ class StreamingDisplay:
 
     def fail(self, error: OpenRouterError) -> None:
         self._emit(error_bundle(error))
+
+    def interrupted(self) -> None:
+        """Kernel -> Interrupt: the text so far (no cursor) and a line saying what was kept."""
+        self._emit(interrupted_bundle(self.text, self.fmt))
 
     # -- internals --------------------------------------------------------------------------------
     def _refresh(self, force: bool = False) -> None:

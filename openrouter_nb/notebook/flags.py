@@ -8,6 +8,9 @@ use IPython's ``magic_arguments`` instead (see :mod:`.magics`).
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
+from collections.abc import Iterable
 from typing import Any
 
 MODELS_USAGE = ("%openrouter models [--free|--all] [--vision] [--tools] [--structured] "
@@ -88,3 +91,31 @@ def parse_flags(parser: argparse.ArgumentParser, args: list[str], usage: str
             f"{action.help}" for action in parser._actions if action.option_strings))
         return None
     return options
+
+
+_UNRECOGNIZED = re.compile(r"unrecognized arguments?: (.*)", re.DOTALL)
+_FLAG = re.compile(r"(?<!\S)(--?[A-Za-z][\w-]*)")
+
+
+def did_you_mean(message: str, known: Iterable[str]) -> str:
+    """``message`` (argparse's) with "did you mean --x?" for each unknown flag close to a known one.
+
+    Flags are never abbreviated (``--max-token`` is not ``--max-tokens``), so a near miss
+    is an error that names the flag it probably meant.
+    """
+    found = _UNRECOGNIZED.search(message)
+    if found is None:
+        return message
+    known = sorted(set(known))
+    hints = []
+    for flag in _FLAG.findall(found.group(1)):
+        close = difflib.get_close_matches(flag.split("=")[0], known, n=1, cutoff=0.7)
+        if close:
+            hints.append(f"{flag}: did you mean {close[0]}?")
+    return f"{message} ({'; '.join(hints)})" if hints else message
+
+
+def no_abbreviations(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Turn off argparse's prefix matching (``--max-token`` taken as ``--max-tokens``)."""
+    parser.allow_abbrev = False
+    return parser

@@ -13,6 +13,7 @@ ipywidgets load on first use, so ``%load_ext openrouter_nb`` stays fast.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,11 +23,12 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.utils.process import arg_split
 
-from .._text import interpolate
+from .._text import interpolate, placeholders
 from ..api.errors import OpenRouterError
 from .commands import COMMANDS, default_session
 from .display import FORMATS, DisplayTarget, StreamingDisplay, live_streaming_enabled
-from .flags import unquote
+from .flags import did_you_mean, unquote
+from .terminal import TerminalDisplay, compare_text, is_terminal
 
 if TYPE_CHECKING:  # pragma: no cover
     from argparse import Namespace
@@ -41,6 +43,18 @@ LOG_TEXT_WIDTH = 60
 _MISSING = object()
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised by ``%%openrouter`` after an interrupt, once its output is finished.
+
+    Still a ``KeyboardInterrupt``, so Run All stops at this cell as Jupyter users expect (a
+    swallowed interrupt would let the next cells run); IPython shows this one line instead of
+    a traceback through httpx and the sandbox (``_render_traceback_``).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
 
 
 
@@ -51,6 +65,10 @@ class OpenRouterMagics(Magics):
 
     clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
     target_factory: Callable[[], DisplayTarget] | None = None
+
+    def _terminal(self) -> bool:
+        """Plain text written as it comes (terminal IPython), not mime bundles."""
+        return is_terminal(self.shell)
 
     # -- %%openrouter ------------------------------------------------------------------------------
     @magic_arguments("%openrouter")
@@ -100,13 +118,14 @@ class OpenRouterMagics(Magics):
         and shows the parsed data; ``--compare M1,M2,...`` asks each model in parallel and
         shows them side by side. Subcommands: ``%openrouter help``.
         """
-        args = parse_argstring(self.openrouter_cell, line)
+        args = self._parse(line)
         for name, value in vars(args).items():
             setattr(args, name, unquote(value))
         shell = self.shell
         namespace = shell.user_ns if shell is not None else {}
         hidden = shell.user_ns_hidden if shell is not None else {}
         prompt = interpolate(cell, namespace, hidden)
+        warn_placeholders(cell, namespace, hidden)
         session = default_session()
         options: dict[str, Any] = {
             name: getattr(args, name)
@@ -124,9 +143,13 @@ class OpenRouterMagics(Magics):
         if args.fallback:
             options["fallback"] = split_models(args.fallback)
         live = live_streaming_enabled() and not args.no_stream
-        target = self.target_factory() if self.target_factory is not None else None
-        view = StreamingDisplay(live=live, fmt=args.format, target=target, clock=self.clock,
-                                shell=shell)
+        view: StreamingDisplay | TerminalDisplay
+        if self._terminal():
+            view = TerminalDisplay(fmt=args.format, live=not args.no_stream)
+        else:
+            target = self.target_factory() if self.target_factory is not None else None
+            view = StreamingDisplay(live=live, fmt=args.format, target=target,
+                                    clock=self.clock, shell=shell)
         conversation = self._conversation(args, options) if args.chat is not None else None
         view.start(args.model or (conversation and conversation.model) or session.model)
         unsubscribe = session.quota.subscribe(view.on_quota)
@@ -141,6 +164,10 @@ class OpenRouterMagics(Magics):
         except OpenRouterError as error:
             view.fail(error)
             return None
+        except KeyboardInterrupt:
+            view.interrupted()  # the pipeline has written the row and settled the slot
+            raise Interrupted(f"stopped after {len(view.text):,} characters; the row is in "
+                              "%openrouter log") from None
         finally:
             unsubscribe()
         view.finish(answer)
@@ -186,10 +213,27 @@ class OpenRouterMagics(Magics):
                              "--compare google/gemma-3-27b-it:free,openai/gpt-oss-20b:free")
         if args.model or args.fallback:
             raise UsageError("--compare names the models itself: leave out -m and --fallback.")
-        view = CompareView(models, session.compare(prompt, models, **options))
+        results = session.compare(prompt, models, **options)
+        if self._terminal():
+            from ..comparison import compare_frame
+
+            print(compare_text(models, results))
+            if args.out:
+                namespace[args.out] = compare_frame(models, results)
+            return
+        view = CompareView(models, results)
         display(view)
         if args.out:
             namespace[args.out] = view.frame()
+
+    def _parse(self, line: str) -> Namespace:
+        """The cell magic's flags: never abbreviated, a near miss named (did you mean)."""
+        parser = self.openrouter_cell.parser
+        parser.allow_abbrev = False
+        try:
+            return parse_argstring(self.openrouter_cell, line)
+        except UsageError as error:
+            raise UsageError(did_you_mean(str(error), parser._option_string_actions)) from None
 
     # -- %openrouter SUBCOMMAND -------------------------------------------------------------------
     #: subcommand -> function (see commands.py)
@@ -215,6 +259,21 @@ class OpenRouterMagics(Magics):
                   f"Subcommands: {', '.join(sorted(self.SUBCOMMANDS))} (%openrouter help).")
             return None
         return command(rest)
+
+def warn_placeholders(cell: str, namespace: Mapping[str, Any],
+                      hidden: Mapping[str, Any]) -> list[str]:
+    """Warn (on stderr) about ``{name}`` placeholders with no variable: they are sent as written."""
+    unknown = [name for name in placeholders(cell)
+               if interpolate("{" + name + "}", namespace, hidden) == "{" + name + "}"]
+    if unknown:
+        names = ", ".join("{" + name + "}" for name in unknown)
+        verb = "is not a variable" if len(unknown) == 1 else "are not variables"
+        print(f"note: {names} {verb} in the notebook, so the prompt keeps "
+              f"{'it' if len(unknown) == 1 else 'them'} as written. Define "
+              f"{'it' if len(unknown) == 1 else 'them'} first to fill "
+              f"{'it' if len(unknown) == 1 else 'them'} in.", file=sys.stderr)
+    return unknown
+
 
 def reasoning_flag(text: str) -> str | int:
     """``--reasoning`` as ``reasoning=``: a word, or a whole number (a token cap)."""
