@@ -154,7 +154,7 @@ def batch(df: pd.DataFrame, prompt: str, *, model: str | None = None, out: str =
 
 def _notebook_progress() -> Any:
     try:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
     except ImportError:  # pragma: no cover
         return None
     shell = get_ipython()

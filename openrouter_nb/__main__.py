@@ -11,11 +11,12 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 DEFAULT_NOTEBOOK = Path("notebooks") / "01-getting-started.ipynb"
 
 
-def _text_of(output: dict) -> str:
+def _text_of(output: dict[str, Any]) -> str:
     if output.get("output_type") == "stream":
         return str(output.get("text", ""))
     if output.get("output_type") == "error":

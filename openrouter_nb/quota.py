@@ -261,7 +261,7 @@ class QuotaTracker:
         self.budget, self.budget_used = budget, used
         self._notify()
 
-    def _ledger_day(self, now: float, midnight: float) -> int:
+    def _ledger_day(self, now: float, midnight: float, day_count: Callable[[float], int]) -> int:
         # The ledger (all kernels) is re-read at most every DAY_CACHE_S; in between, this
         # process's own sends are added, so a tight loop does not query SQLite per call.
         # A slot still in flight when the ledger was read is in neither figure: add it.
@@ -269,7 +269,7 @@ class QuotaTracker:
         # coarsely (or a test clock) can give a send and the read the same time.
         cache = self._day_cache
         if cache is None or cache[1] != midnight or not 0 <= now - cache[0] < DAY_CACHE_S:
-            cache = self._day_cache = (now, midnight, self._day_count(midnight), self._reserved)
+            cache = self._day_cache = (now, midnight, day_count(midnight), self._reserved)
         after = self._reserved - cache[3]
         pending = sum(1 for seq, t in self._in_flight.items() if seq <= cache[3] and t >= midnight)
         return cache[2] + after + pending
@@ -286,7 +286,7 @@ class QuotaTracker:
         midnight = utc_midnight_before(now)
         sources: dict[str, str] = {}
         if self._day_count is not None:
-            ledger_day = self._ledger_day(now, midnight)
+            ledger_day = self._ledger_day(now, midnight, self._day_count)
             sources["day_used"] = "ledger"
         else:
             ledger_day = sum(1 for t in self._local_day if t >= midnight)

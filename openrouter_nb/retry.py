@@ -103,7 +103,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, retry_after_s: float | None = None) -> float:
         """Exponential backoff with jitter; ``Retry-After`` wins when it is longer."""
-        delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (retry_number - 1))
+        delay = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** (retry_number - 1))
         delay *= 1 + self.jitter * (2 * self.rng.random() - 1)
         if retry_after_s is not None:
             delay = max(delay, min(retry_after_s, self.minute_wait_max_s))

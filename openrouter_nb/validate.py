@@ -41,7 +41,7 @@ class SchemaSpec:
         if isinstance(schema, SchemaSpec):
             return schema
         if isinstance(schema, type) and hasattr(schema, "model_json_schema"):
-            model = schema
+            model: Any = schema  # a pydantic model class (pydantic is not a dependency)
             json_schema = model.model_json_schema()
             return cls(_clean_name(name or model.__name__), json_schema,
                        lambda value: model.model_validate(value))

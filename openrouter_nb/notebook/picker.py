@@ -84,7 +84,8 @@ class ModelPicker(w.VBox):
 
     @property
     def selected(self) -> str | None:
-        return self.dropdown.value
+        value: str | None = self.dropdown.value
+        return value
 
     def update_options(self, prefer: str | None = None) -> None:
         """Refill the dropdown from the catalog; keep the selection when it still matches."""
@@ -113,7 +114,7 @@ class ModelPicker(w.VBox):
 
     def pin(self) -> str | None:
         """Make the selected model the session's default (``session.model``)."""
-        model = self.dropdown.value
+        model: str | None = self.dropdown.value
         if model is None:
             self._warn("nothing to pin: no free model matches these filters")
             return None

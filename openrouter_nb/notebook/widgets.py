@@ -46,7 +46,7 @@ def countdown_text(state: QuotaState, now: float) -> str:
 
 
 def _in_kernel() -> bool:
-    from IPython import get_ipython
+    from IPython.core.getipython import get_ipython
 
     return getattr(get_ipython(), "kernel", None) is not None
 
@@ -96,7 +96,8 @@ class QuotaMeter(w.VBox):
         if fetch_key:
             try:
                 info = session.key_info()  # notifies the tracker, hence update()
-                self.tier = {True: "free tier", False: "paid tier"}.get(info.is_free_tier, "")
+                tiers: dict[bool | None, str] = {True: "free tier", False: "paid tier"}
+                self.tier = tiers.get(info.is_free_tier, "")
             except OpenRouterError:
                 self.tier = "/key unavailable"
         self.update(self._tracker.state())

@@ -12,7 +12,7 @@ Waits follow the answer's :class:`~.pacing.Pace`, through the host's (injectable
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -178,7 +178,7 @@ class _Stream:
         if th.encrypted is not None:
             yield self.chunk(self.delta(details=[th.encrypted]))
 
-    def content(self) -> Iterator[bytes]:
+    def content(self) -> Generator[bytes, None, bool]:
         """Content chunks; False (as the generator's value) if a fault ended the stream."""
         ans, tokens = self.ans, self.ans.tokens
         cut = max(1, len(tokens) // 3) if ans.fault else -1
