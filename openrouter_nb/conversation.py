@@ -17,13 +17,14 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ._text import shorten
+from .attachments import metadata_json, user_message
 from .ledger import new_call_id
-from .messages import Message, system, user
+from .messages import Message, system
 from .pipeline import Call
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,13 +105,18 @@ class Conversation:
                             **self.options)
 
     # -- asking ------------------------------------------------------------------------------
-    def ask(self, text: str, **options: Any) -> Answer:
-        """Ask the next turn; the whole history (capped by ``history``) is sent with it."""
-        if not isinstance(text, str):
+    def ask(self, text: str | Sequence[Any], *, attachments: Any = None,
+            **options: Any) -> Answer:
+        """Ask the next turn; the whole history (capped by ``history``) is sent with it.
+
+        ``attachments`` (images, PDFs...) go with this turn and stay in the history; a PDF's
+        parse (its ``annotations``) is sent back on later turns, so it is not paid again.
+        """
+        if not isinstance(text, (str, list, tuple)):
             raise TypeError(f"The prompt must be text (a str), not {type(text).__name__}.")
         with self._lock:
             session = self._session_or_default()
-            call = self._call(session, text, {**self.options, **options})
+            call = self._call(session, text, {**self.options, **options}, attachments)
             answer = session.run(call)
             previous = self.answers[-1].model if self.answers else None
             if previous and answer.model and previous != answer.model:
@@ -119,7 +125,8 @@ class Conversation:
             self.answers.append(answer)
             return answer
 
-    def _call(self, session: Session, text: str, options: dict[str, Any]) -> Call:
+    def _call(self, session: Session, text: str | Sequence[Any], options: dict[str, Any],
+              attachments: Any = None) -> Call:
         on_delta, on_event = options.pop("on_delta", None), options.pop("on_event", None)
         options["model"] = options.get("model") or self.model  # a turn may name another model
         resolved = session.config.resolve(**options)
@@ -127,11 +134,11 @@ class Conversation:
         notes = ((f"{dropped} earlier turn{'s' if dropped != 1 else ''} not resent "
                   f"(history={resolved.history})"),) if dropped else ()
         head = (system(self.system),) if self.system else ()
-        question = user(text)
+        question, attached = user_message(text, attachments, max_side=resolved.max_side)
         first = self.turns == 0
         return Call((*head, *kept, question), replace(resolved, system=None),
                     new_call_id(), conversation_id=self.id, conversation=self.name,
-                    turn=self.turns + 1, notes=notes,
+                    turn=self.turns + 1, notes=notes, attachments=metadata_json(attached),
                     turn_added=(*(head if first else ()), question),
                     on_delta=on_delta, on_event=on_event)
 

@@ -33,6 +33,8 @@ DEFAULT_MODEL = "openrouter/free"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_TIMEOUT_S = 60.0
 MAX_MODELS = 3  # OpenRouter rejects longer fallback lists
+#: PDF engines of the file-parser plugin, free first (reference §4.3)
+PDF_ENGINES = ("cloudflare-ai", "mistral-ocr", "native")
 
 EFFORTS = ("minimal", "low", "medium", "high", "xhigh", "max")
 REASONING_WORDS = {"off": {"enabled": False}, "none": {"enabled": False},
@@ -105,6 +107,8 @@ _CHECKS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
                                           for k, x in v.items()),
                 "a dict of header names to text"),
     "history": ((int,), lambda v: v >= 0, "a whole number of turns (0 or more)"),
+    "pdf_engine": ((str,), lambda v: v in PDF_ENGINES, "one of " + ", ".join(PDF_ENGINES)),
+    "max_side": ((int,), lambda v: v >= 16, "a whole number of pixels (16 or more)"),
 }
 _NOT_NONE = ("model", "retries", "timeout", "allow_sensitive", "stream")
 
@@ -128,6 +132,8 @@ class CallOptions:
     stream: bool = False
     headers: Mapping[str, str] | None = None
     history: int | None = None  # conversations: resend at most this many earlier turns
+    pdf_engine: str | None = None  # attached PDFs: the file-parser engine (None: cloudflare-ai)
+    max_side: int | None = None  # attached images: downscale to this longer side (pixels)
 
     def replace(self, **changes: Any) -> CallOptions:
         """These options with ``changes`` checked and applied."""

@@ -13,6 +13,7 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import prepare_attachments as attached
 from . import privacy
 from .api.errors import BadRequestError, OpenRouterError, SensitiveInputBlocked
 from .catalog import FREE_ROUTER
@@ -41,8 +42,10 @@ def prepare(engine: Engine, call: Call) -> Call:
             f"At most {MAX_MODELS} models per call (the model plus {MAX_MODELS - 1} "
             f"fallbacks); got {len(chain)}."))
     _check_encodable(engine, call)
+    _check_vision(engine, call)
     if not call.options.allow_sensitive:
         _guard(engine, call)
+        call = attached.guard(engine, call, _refuse)
     call = _with_schema(engine, call)
     _check_reasoning(engine, call)
     _check_context(engine, call)
@@ -90,6 +93,23 @@ def _guard(engine: Engine, call: Call) -> None:
     if findings:
         _refuse(engine, call, SensitiveInputBlocked(privacy.describe(findings)),
                 keep_prompt=False)
+
+
+def _check_vision(engine: Engine, call: Call) -> None:
+    """Images for a pinned model without image input: refused, listing free vision models.
+    (The free router is sent the request as is: OpenRouter picks a model that can see.)"""
+    if not attached.has_images(call):
+        return
+    for model in call.options.chain:
+        info = None if model == FREE_ROUTER else _known(engine, model)
+        if info is None or info.vision:
+            continue  # the router, or unknown to the catalog: OpenRouter decides
+        seeing = [m.id for m in engine.catalog.models()
+                  if m.vision and m.free and not m.id.startswith("openrouter/")][:5]
+        _refuse(engine, call, BadRequestError(
+            f"{model} does not take image input, so nothing was sent. Pick a vision model "
+            f"(%openrouter models --vision) or openrouter/free, which picks one: "
+            f"{', '.join(seeing) or 'none in the catalog'}.", model=model))
 
 
 def _with_schema(engine: Engine, call: Call) -> Call:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .attachments import DEFAULT_PDF_ENGINE, has_file_parts
 from .options import CallOptions
 from .validate import SchemaSpec
 
@@ -40,6 +41,9 @@ def build_body(model: str, messages: Sequence[Mapping[str, Any]], options: CallO
     supports structured outputs (and ``provider.require_parameters`` so no provider without
     them is chosen), else as an instruction appended to the last message."""
     body: dict[str, Any] = {"model": model, "messages": list(messages), **option_fields(options)}
+    if has_file_parts(messages):  # attached files: the free PDF engine unless told otherwise
+        body["plugins"] = [{"id": "file-parser",
+                            "pdf": {"engine": options.pdf_engine or DEFAULT_PDF_ENGINE}}]
     if spec is None:
         return body
     if structured:

@@ -26,6 +26,7 @@ from .answer import Answer
 from .api.client import DEFAULT_BASE_URL, DeltaCallback, OpenRouterClient
 from .api.errors import BudgetExceeded, OpenRouterError
 from .api.types import ChatResult, KeyInfo
+from .attachments import attachments_of, metadata_json, user_message
 from .attempts import AttemptRecorder
 from .budget import Budget
 from .call import EventCallback
@@ -240,7 +241,8 @@ class Session:
         return self._budget.used
 
     # -- the call --------------------------------------------------------------------------------
-    def ask(self, prompt: str, model: str | None = None, *, on_delta: DeltaCallback | None = None,
+    def ask(self, prompt: str | Sequence[Any], model: str | None = None, *,
+            attachments: Any = None, on_delta: DeltaCallback | None = None,
             on_event: EventCallback | None = None, batch_id: str | None = None,
             row_key: str | None = None, **options: Any) -> Answer:
         """Send ``prompt`` and return the whole ``Answer`` (``stream=True`` uses SSE).
@@ -251,15 +253,19 @@ class Session:
         answer is validated and the model re-asked at most ``retries`` times), ``retries``,
         ``fallback``, ``timeout``, ``provider``, ``allow_sensitive``, ``headers``, ``stream``.
         Prompts holding keys, e-mail addresses, card numbers and the like are refused before
-        anything is sent unless ``allow_sensitive`` is true.
+        anything is sent unless ``allow_sensitive`` is true. ``attachments``: images, PDFs,
+        text files or DataFrames sent after the prompt (see :mod:`openrouter_nb.attachments`;
+        ``max_side``, ``pdf_engine``); ``prompt`` may also be a list of text and attachments.
         """
-        if not isinstance(prompt, str):
+        if not isinstance(prompt, (str, list, tuple)):
             raise TypeError(f"The prompt must be text (a str), not {type(prompt).__name__}.")
         resolved = self.config.resolve(model=model, **options)
+        question, attached = user_message(prompt, attachments, max_side=resolved.max_side)
         messages = (*((system_message(resolved.system),) if resolved.system else ()),
-                    user(prompt))
+                    question)
         call = pipeline.Call(messages, resolved, new_call_id(), batch_id=batch_id,
-                             row_key=row_key, on_delta=on_delta, on_event=on_event)
+                             row_key=row_key, attachments=metadata_json(attached),
+                             on_delta=on_delta, on_event=on_event)
         return pipeline.run(self, call)
 
     def run(self, call: pipeline.Call) -> Answer:
@@ -283,6 +289,10 @@ class Session:
             raise TypeError(f"models must be a list of model ids, not {models!r:.80}.")
         if not models:
             raise ValueError("compare needs at least one model id.")
+        if options.get("attachments") is not None:  # read and checked once, sent to each
+            options["attachments"] = attachments_of(
+                options["attachments"],
+                max_side=options.get("max_side") or self.config.call.max_side)
 
         def one(model_id: str) -> Answer | OpenRouterError:
             try:
@@ -353,9 +363,10 @@ class Session:
 
     def batch(self, frame: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame:
         """One paced request per row; see :func:`openrouter_nb.batching.run_batch`."""
+        from .batch_attachments import for_batch
         from .batching import run_batch
 
-        return run_batch(self, frame, prompt, **options)
+        return run_batch(for_batch(self, frame, options), frame, prompt, **options)
 
     def estimate_cost(self, model: str, *, rows: Any = None, batch_id: str | None = None,
                       everything: bool = False) -> CostEstimate:

@@ -11,7 +11,7 @@ import argparse
 import difflib
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 MODELS_USAGE = ("%openrouter models [--free|--all] [--vision] [--tools] [--structured] "
                 "[--min-context N] [--refresh]")
@@ -32,7 +32,7 @@ class _ArgumentError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _ArgumentError(message)
 
 
@@ -87,10 +87,17 @@ def parse_flags(parser: argparse.ArgumentParser, args: list[str], usage: str
         return None
     if options.help:
         print(f"usage: {usage}\n" + "\n".join(
-            f"  {' '.join(filter(None, (', '.join(action.option_strings), action.metavar))):<16} "
-            f"{action.help}" for action in parser._actions if action.option_strings))
+            f"  {_flag_names(action):<16} {action.help}"
+            for action in parser._actions if action.option_strings))
         return None
     return options
+
+
+def _flag_names(action: argparse.Action) -> str:
+    """``--min-context N``: the flag's spellings and its value's name, for the usage text."""
+    metavar = action.metavar
+    shown = metavar if isinstance(metavar, str) else " ".join(metavar or ())
+    return " ".join(filter(None, (", ".join(action.option_strings), shown)))
 
 
 _UNRECOGNIZED = re.compile(r"unrecognized arguments?: (.*)", re.DOTALL)

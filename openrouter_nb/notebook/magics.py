@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.utils.process import arg_split
+from IPython.utils.process import arg_split  # type: ignore[attr-defined]  # per platform, no __all__
 
 from .._text import interpolate, placeholders
 from ..api.errors import OpenRouterError
@@ -63,7 +63,7 @@ class Interrupted(KeyboardInterrupt):
 class OpenRouterMagics(Magics):
     """The ``openrouter`` line and cell magics. ``clock`` and ``target_factory`` are injectable."""
 
-    clock: Callable[[], float] = staticmethod(time.monotonic)  # type: ignore[assignment]
+    clock: Callable[[], float] = staticmethod(time.monotonic)
     target_factory: Callable[[], DisplayTarget] | None = None
 
     def _terminal(self) -> bool:
@@ -231,9 +231,10 @@ class OpenRouterMagics(Magics):
         parser = self.openrouter_cell.parser
         parser.allow_abbrev = False
         try:
-            return parse_argstring(self.openrouter_cell, line)
+            args: Namespace = parse_argstring(self.openrouter_cell, line)
         except UsageError as error:
             raise UsageError(did_you_mean(str(error), parser._option_string_actions)) from None
+        return args
 
     # -- %openrouter SUBCOMMAND -------------------------------------------------------------------
     #: subcommand -> function (see commands.py)

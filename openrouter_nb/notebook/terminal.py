@@ -49,7 +49,7 @@ def is_terminal(shell: Any = _CURRENT) -> bool:
     if FORCE is not None:
         return FORCE
     if shell is _CURRENT:
-        from IPython import get_ipython
+        from IPython.core.getipython import get_ipython
 
         shell = get_ipython()
     if shell is None:

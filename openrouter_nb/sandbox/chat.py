@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import answers
+from . import answers, media
 from .catalog import FREE_ROUTER, CatalogModel, by_id
 from .compose import Answer, compose
 from .faults import ANSWER_FAULTS, FALLBACK_FAULTS, FAULTS, FaultContext, fault_error, quota_429
@@ -83,6 +83,9 @@ def _validate(body: Any, headers: Mapping[str, str], uid: str
     problem = bad_message(messages)
     if problem is not None:
         raise bad(problem)
+    if (too_big := media.oversized_image(messages)) is not None:
+        raise RoutingError(error_response(413, too_big, {"provider_name": None}, user_id=uid),
+                           model_level=False)
     ids, needs, listed = candidates(body), needs_of(body), _faults_from(headers)
     try:
         check_request(body)
@@ -119,7 +122,8 @@ def _try(req: _Request, attempt: int, requested: str,
         if err is not None:
             rec.notes.append(f"{model.id}: fault {fault}")
             return err, not (fault in FALLBACK_FAULTS and attempt + 1 < len(req.ids))
-    ptoks = prompt_tokens(body["messages"])
+    parses = media.file_parses(body["messages"])
+    ptoks = prompt_tokens(body["messages"]) + sum(p.tokens for p in parses)
     if ptoks > model.context_length:
         return error_response(400, f"This endpoint's maximum context length is "
                               f"{model.context_length} tokens. However, you requested about "
@@ -127,6 +131,7 @@ def _try(req: _Request, attempt: int, requested: str,
                               {"error_type": "context_length_exceeded"}, user_id=req.uid), False
     rec.model = model.id
     ans = _answer(req, model, requested == FREE_ROUTER, fault, plan, ptoks)
+    _attach(ans, body, parses)
     return render(host, ans, body, req.key, rec), True
 
 
@@ -140,6 +145,15 @@ def _answer(req: _Request, model: CatalogModel, routed: bool, fault: str | None,
                  ptoks, fault if fault in ANSWER_FAULTS else None, tool_calls, thought)
     ans.pace = pace_for(host.speed_settings, req.headers, model, ans.completion_tokens)
     return ans
+
+
+def _attach(ans: Answer, body: Mapping[str, Any], parses: list[media.FileParse]) -> None:
+    """Attachments: a description of what was sent, annotations of files parsed now."""
+    ans.annotations = [p.annotation() for p in parses if p.fresh]
+    ans.file_cost = media.parse_cost(parses, body)
+    said = media.describe(body["messages"], parses)
+    if said and ans.tokens and not body.get("response_format"):
+        ans.tokens = [*answers.tokenize(said), *ans.tokens]
 
 
 def _faults_from(headers: Mapping[str, str]) -> list[str] | None:

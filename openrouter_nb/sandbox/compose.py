@@ -68,6 +68,8 @@ class Answer:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     thought: Thought | None = None
     pace: Pace = field(default_factory=Pace)
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # parsed files (media.py)
+    file_cost: float = 0.0  # what the file-parser engine charged
 
     @property
     def content(self) -> str:
@@ -99,6 +101,7 @@ class Answer:
         one more reasoning token than completion tokens (reference §2.6)."""
         done = self.completion_tokens
         p_cost, c_cost = self.model.price_of(self.prompt_tokens, done)
+        p_cost += self.file_cost
         return {
             "prompt_tokens": self.prompt_tokens, "completion_tokens": done,
             "total_tokens": self.prompt_tokens + done, "cost": round(p_cost + c_cost, 10) or 0,

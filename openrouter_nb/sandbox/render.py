@@ -89,6 +89,8 @@ def _message(ans: Answer) -> dict[str, Any]:
         message["reasoning_details"] = reasoning_details(th.style, th.text, th.encrypted)
     if ans.tool_calls:
         message["tool_calls"] = ans.tool_calls
+    if ans.annotations:
+        message["annotations"] = ans.annotations
     return message
 
 
@@ -210,10 +212,12 @@ class _Stream:
             self.wait(ans.tool_tokens)
             yield self.chunk({"role": "assistant", "content": None,
                               "tool_calls": ans.tool_calls})
+        last = {**self.delta(), "annotations": ans.annotations} if ans.annotations \
+            else self.delta()
         if self.host.usage_in_last_delta:
-            yield self.chunk(self.delta(), ans.finish, usage=ans.usage())
+            yield self.chunk(last, ans.finish, usage=ans.usage())
         else:
-            yield self.chunk(self.delta(), ans.finish)
+            yield self.chunk(last, ans.finish)
             yield _frame({**self.base, "choices": [], "usage": ans.usage()})
         yield _DONE
 
