@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 from ..api.errors import OpenRouterError
 from .display import error_bundle
 from .flags import MODELS_USAGE, PICKER_USAGE, models_parser, parse_flags, picker_parser
+from .insight import cmd_cache, cmd_stats
 from .terminal import is_terminal, picker_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from ..session import Session
+    from .log_view import LogView
 
 LOG_DEFAULT_ROWS = 20
 LOG_TEXT_WIDTH = 60
@@ -27,6 +29,7 @@ HELP = """\
              [--schema NAME] [--retries N] [--fallback M1,M2] [--compare M1,M2,...]
              [--out NAME] [--format markdown|text|json|code] [--no-stream]
              [--allow-sensitive] [--chat [NAME]] [--history N] [--reasoning LEVEL]
+             [--no-cache]
     The cell is the prompt; {name} is replaced by the variable `name`, other braces stay.
     The footer names the model that answered (and says so when the sandbox simulated it).
     --schema NAME    NAME is a JSON Schema dict or a pydantic class in the notebook: the
@@ -42,7 +45,9 @@ HELP = """\
     --reasoning LEVEL  reasoning models: low|medium|high effort, off, hide, or a token cap
                      (a model that spends all --max-tokens thinking: raise it, or go low)
 
-%openrouter log [N]        the last N ledger rows (default 20), newest first
+%openrouter log [N]        the last N attempts (default 20), newest first, one line each:
+                           time, ✓/✗/⏹, model, latency, tokens, error, prompt;
+                           .frame is its DataFrame, orn.log() the whole ledger
 %openrouter quota          the live quota meter (minute and day, countdown, budget)
 %openrouter models [--free|--all] [--vision] [--tools] [--structured] [--min-context N]
                    [--refresh]
@@ -53,6 +58,12 @@ HELP = """\
 %openrouter chats          this kernel's conversations: turns, tokens, model
 %openrouter reset [NAME]   forget a conversation (default: the last one); the ledger keeps it
 %openrouter budget N|off   allow at most N more requests in this session
+%openrouter cache on|off   answer identical requests from the ledger: nothing sent, no quota
+                           used, footer "cached from HH:MM" (--no-cache: send one cell anyway)
+%openrouter stats [--days N]
+                           usage charts: today's requests by hour against the daily limit,
+                           busiest minutes, latency and first token per model, outcomes,
+                           tokens (orn.usage(); orn.pool_drift() for the free router's models)
 %openrouter profile [NAME] list the profiles of openrouter_nb.toml, or switch to one
 %openrouter cost MODEL [--all|--batch ID]
                            the logged calls of this session priced at MODEL (a :free id:
@@ -61,11 +72,20 @@ HELP = """\
 %openrouter replay PATH [--fallback]|off
                            answer from a cassette, no network (--fallback: unknown requests
                            go to the sandbox instead of failing)
-%openrouter sandbox on|off switch between the offline sandbox and the configured service
+%openrouter sandbox on|off [--speed instant|realistic]
+                           switch between the offline sandbox and the configured service;
+                           --speed realistic streams at each model's own speed (the default
+                           in a notebook with live display), instant answers at once (scripts,
+                           tests, nbval; also OPENROUTER_NB_SANDBOX_SPEED)
+%openrouter sandbox faults the failures the sandbox can stage for teaching (see below)
 %openrouter key            enter a key in a masked field (kept in memory only)
 %openrouter help           this text
 
-Full flag help: %%openrouter?   Python API: import openrouter_nb as orn; orn.ask(...)"""
+Full flag help: %%openrouter?   Python API: import openrouter_nb as orn; orn.ask(...)
+
+Teaching faults (sandbox only): orn.get_session().sandbox.queue_fault("NAME") gives the next
+request that failure, e.g. rate_limit_minute, rate_limit_day, upstream_429, provider_502,
+timeout, moderation_403, truncated_stream; %openrouter sandbox faults lists them all."""
 
 
 def default_session() -> Session:
@@ -77,13 +97,16 @@ def default_session() -> Session:
 def cmd_help(args: list[str]) -> None:
     print(HELP)
 
-def cmd_log(args: list[str]) -> pd.DataFrame | None:
+def cmd_log(args: list[str]) -> LogView | None:
+    """The newest rows as a compact table (``.frame``: the DataFrame; ``orn.log()``: all)."""
+    from .log_view import LogView
+
     try:
         rows = int(args[0]) if args else LOG_DEFAULT_ROWS
     except ValueError:
         print(f"%openrouter log: N must be a number of rows, not {args[0]!r}.")
         return None
-    return log_frame(default_session(), rows)
+    return LogView(log_frame(default_session(), rows))
 
 def cmd_chats(args: list[str]) -> pd.DataFrame | None:
     """This kernel's conversations, one row each."""
@@ -128,7 +151,7 @@ def cmd_quota(args: list[str]) -> None:
 
     from .widgets import quota_meter
 
-    display(quota_meter(default_session()))
+    display(quota_meter())  # follows the default session across switches
 
 def cmd_models(args: list[str]) -> pd.DataFrame | None:
     options = parse_flags(models_parser(), args, MODELS_USAGE)
@@ -198,15 +221,77 @@ def cmd_budget(args: list[str]) -> None:
           else f"budget: at most {session.budget} more requests in this session")
 
 def cmd_sandbox(args: list[str]) -> None:
+    """``sandbox on|off [--speed instant|realistic]``, ``sandbox --speed X``, ``sandbox faults``."""
+    from ..speed import SPEEDS
 
-    choice = args[0].lower() if args else ""
-    if choice not in ("on", "off"):
-        if choice:
-            print(f"%openrouter sandbox: use 'on' or 'off', not {args[0]!r}.")
-        print(f"mode: {default_session().description}")
+    words, speed = _speed_flag(args)
+    if speed is False:
         return
-    session = _derive_session(sandbox=True if choice == "on" else None)
-    print(f"mode: {session.description}")
+    choice = words[0].lower() if words else ""
+    if choice == "faults":
+        print(_faults_text())
+        return
+    if choice not in ("on", "off", ""):
+        print(f"%openrouter sandbox: use 'on', 'off', 'faults' or --speed {'|'.join(SPEEDS)}, "
+              f"not {words[0]!r}.")
+    if choice in ("on", "off"):
+        changes: dict[str, Any] = {"sandbox": True if choice == "on" else None}
+        if speed:
+            changes["sandbox_options"] = {**(default_session().config.sandbox_options or {}),
+                                          "speed": speed}
+        session = _derive_session(**changes)
+    else:
+        session = default_session()
+        if speed:
+            _set_speed(session, speed)
+    print(f"mode: {session.description}" + (
+        f"; speed: {session.sandbox.speed}" if session.sandbox is not None else ""))
+
+
+def _speed_flag(args: list[str]) -> tuple[list[str], str | None | bool]:
+    """``args`` without ``--speed X``, and X (None: not given; False: refused, said why)."""
+    from ..speed import check
+
+    words, speed, rest = [], None, list(args)
+    while rest:
+        word = rest.pop(0)
+        if word == "--speed" or word.startswith("--speed="):
+            value = word.partition("=")[2] or (rest.pop(0) if rest else "")
+            try:
+                speed = check(value)
+            except ValueError as error:
+                print(f"%openrouter sandbox --speed: {error}")
+                return words, False
+        else:
+            words.append(word)
+    return words, speed
+
+
+def _set_speed(session: Session, speed: str) -> None:
+    """Change the running sandbox's speed and keep it for sessions derived from this one."""
+    if session.sandbox is None:
+        print("--speed applies to the in-process sandbox; this session is not using it "
+              f"(try %openrouter sandbox on --speed {speed}).")
+        return
+    session.sandbox.speed = speed
+    session.config = session.config.derive(
+        sandbox_options={**(session.config.sandbox_options or {}), "speed": speed})
+
+
+def _faults_text() -> str:
+    import textwrap
+
+    from ..sandbox.faults import ANSWER_FAULTS, ERROR_FAULTS
+
+    def listing(label: str, names: tuple[str, ...]) -> str:
+        return textwrap.fill(", ".join(names), 90, initial_indent=label,
+                             subsequent_indent=" " * len(label))
+
+    return "\n".join([
+        "Failures the sandbox can stage; the next request gets one:",
+        '  orn.get_session().sandbox.queue_fault("NAME")   (count=N for several)',
+        listing("errors:  ", ERROR_FAULTS), listing("answers: ", ANSWER_FAULTS),
+        "A sandbox server takes them as the request header X-Sandbox-Fault: NAME[,NAME...]"])
 
 def cmd_key(args: list[str]) -> None:
     from IPython.display import display
@@ -331,6 +416,7 @@ def cmd_replay(args: list[str]) -> None:
 
 COMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "budget": cmd_budget,
+    "cache": cmd_cache,
     "chats": cmd_chats,
     "cost": cmd_cost,
     "help": cmd_help,
@@ -344,4 +430,5 @@ COMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "replay": cmd_replay,
     "reset": cmd_reset,
     "sandbox": cmd_sandbox,
+    "stats": cmd_stats,
 }
