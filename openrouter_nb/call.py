@@ -75,6 +75,9 @@ class Call:
     attachments: str | None = None  # JSON metadata of what the messages attach (no bytes)
     on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
     on_event: EventCallback | None = field(default=None, compare=False, repr=False)
+    #: tool tasks: runs the tools an answer asks for; its JSON is the row's ``tool_calls``
+    run_tools: Callable[[ChatResult], str | None] | None = field(default=None, compare=False,
+                                                                 repr=False)
 
     @property
     def prompt(self) -> str:

@@ -121,7 +121,9 @@ class Conversation:
             previous = self.answers[-1].model if self.answers else None
             if previous and answer.model and previous != answer.model:
                 answer.model_changed_from = previous
-            self._messages.extend([call.messages[-1], _assistant(answer)])
+            stopped = bool(answer.steps and answer.steps[-1].tool_calls)  # at max_steps
+            self._messages.extend([call.messages[-1], *answer.task_messages,
+                                   *(() if stopped else (_assistant(answer),))])
             self.answers.append(answer)
             return answer
 

@@ -35,6 +35,11 @@ def connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
     return conn
 
 
+# SQLite's primary result codes (the sqlite3 module names them only from Python 3.11 on, like
+# the exception's sqlite_errorcode that they are compared with).
+_PERM, _BUSY, _LOCKED, _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 11, 14, 26
+
+
 def _code(exc: sqlite3.Error) -> int | None:
     code = getattr(exc, "sqlite_errorcode", None)
     return None if code is None else code & 0xFF
@@ -44,7 +49,7 @@ def is_busy(exc: sqlite3.Error) -> bool:
     """Another connection holds a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, any variant)."""
     code = _code(exc)
     if code is not None:
-        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return code in (_BUSY, _LOCKED)
     text = str(exc).lower()
     return "locked" in text or "busy" in text
 
@@ -53,7 +58,7 @@ def is_damaged(exc: sqlite3.Error) -> bool:
     """The file is not an SQLite database, or a damaged one."""
     code = _code(exc)
     if code is not None:
-        return code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+        return code in (_NOTADB, _CORRUPT)
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
 
@@ -62,7 +67,7 @@ def is_unwritable(exc: sqlite3.Error) -> bool:
     """The file or its folder cannot be written (or the file created)."""
     code = _code(exc)
     if code is not None:
-        return code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+        return code in (_READONLY, _CANTOPEN, _PERM)
     text = str(exc).lower()
     return "readonly" in text or "unable to open" in text
 

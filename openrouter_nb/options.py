@@ -109,8 +109,13 @@ _CHECKS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
     "history": ((int,), lambda v: v >= 0, "a whole number of turns (0 or more)"),
     "pdf_engine": ((str,), lambda v: v in PDF_ENGINES, "one of " + ", ".join(PDF_ENGINES)),
     "max_side": ((int,), lambda v: v >= 16, "a whole number of pixels (16 or more)"),
+    "tool_choice": ((str, Mapping), lambda v: not isinstance(v, str) or bool(v.strip()),
+                    "'auto', 'none', 'required', a tool's name or a tool_choice dict"),
+    "parallel_tool_calls": ((bool,), lambda v: True, "True or False"),
+    "max_steps": ((int,), lambda v: 1 <= v <= 50, "a whole number of model calls from 1 to 50"),
+    "go_ahead": ((bool,), lambda v: True, "True or False"),
 }
-_NOT_NONE = ("model", "retries", "timeout", "allow_sensitive", "stream")
+_NOT_NONE = ("model", "retries", "timeout", "allow_sensitive", "stream", "max_steps", "go_ahead")
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,12 @@ class CallOptions:
     history: int | None = None  # conversations: resend at most this many earlier turns
     pdf_engine: str | None = None  # attached PDFs: the file-parser engine (None: cloudflare-ai)
     max_side: int | None = None  # attached images: downscale to this longer side (pixels)
+    # tool tasks (see agent.py): functions the model may call, and how the loop is bounded
+    tools: tuple[Any, ...] | None = None  # tools.Tool values (functions are described)
+    tool_choice: Any = None  # "auto", "none", "required", a tool name or a tool_choice dict
+    parallel_tool_calls: bool | None = None
+    max_steps: int = 5  # model calls one task may make
+    go_ahead: bool = False  # send even when today's quota cannot cover max_steps
 
     def replace(self, **changes: Any) -> CallOptions:
         """These options with ``changes`` checked and applied."""
@@ -163,6 +174,10 @@ def check_option(name: str, value: Any) -> Any:
     if name == "reasoning":
         reasoning_body(value)
         return value
+    if name == "tools" and value is not None:
+        from .tools import as_tools  # described once, when the option is given
+
+        return as_tools(value) or None
     if name == "schema" or (value is None and name not in _NOT_NONE):
         return value
     types, test, expected = _CHECKS[name]

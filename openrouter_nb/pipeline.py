@@ -200,8 +200,12 @@ def attempt(engine: Engine, call: Call, model: str, count: _Count, judge: Judge,
     if call.turn_added and failure is None:
         row["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added),
                                            _assistant_message(result)])
-    engine.record_answer(result, row, wait_s=slot.waited, check=check, failure=failure)
-    _settle(engine, slot, served=result.model)
+    try:
+        if call.run_tools is not None and failure is None:
+            row["tool_calls"] = call.run_tools(result)  # the step's tools, on its own row
+    finally:
+        engine.record_answer(result, row, wait_s=slot.waited, check=check, failure=failure)
+        _settle(engine, slot, served=result.model)
     if failure is not None:
         raise failure
     return Outcome(result, model, check, fallback)

@@ -68,7 +68,7 @@ def local_time(value: Any, today: dt.date | None = None) -> str:
     stamp = value.to_pydatetime(warn=False) if hasattr(value, "to_pydatetime") else value
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    local = stamp.astimezone()
+    local: dt.datetime = stamp.astimezone()
     today = today or dt.datetime.now().astimezone().date()
     return local.strftime("%H:%M:%S" if local.date() == today else "%m-%d %H:%M:%S")
 
