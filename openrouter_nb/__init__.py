@@ -43,13 +43,16 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .agent import TaskRefused
     from .conversation import Conversation
     from .notebook.widgets import QuotaMeter
     from .session import Session
+    from .tools import Tool, tool
 
 # httpx costs ~100 ms to import: the session layer (and with it httpx) loads on first use.
 _LAZY = {"Session": "session", "get_session": "session", "set_session": "session",
-         "use_profile": "session", "Conversation": "conversation"}
+         "use_profile": "session", "Conversation": "conversation", "Tool": "tools",
+         "tool": "tools", "TaskRefused": "agent"}
 
 
 def __getattr__(name: str) -> Any:
@@ -205,6 +208,8 @@ __all__ = [
     "RequestTimeout",
     "SensitiveInputBlocked",
     "Session",
+    "TaskRefused",
+    "Tool",
     "TruncatedError",
     "UpstreamRateLimit",
     "__version__",
@@ -219,5 +224,6 @@ __all__ = [
     "models",
     "quota_meter",
     "set_session",
+    "tool",
     "use_profile",
 ]

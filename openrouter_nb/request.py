@@ -32,7 +32,20 @@ def option_fields(options: CallOptions) -> dict[str, Any]:
         body["stream"] = True
     if options.provider:
         body["provider"] = dict(options.provider)
+    if options.tools:
+        body["tools"] = [tool.spec() for tool in options.tools]
+        if options.tool_choice is not None:
+            body["tool_choice"] = tool_choice_body(options.tool_choice)
+        if options.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = bool(options.parallel_tool_calls)
     return body
+
+
+def tool_choice_body(choice: Any) -> Any:
+    """``tool_choice`` as sent: a word as is, a tool's name as the function object."""
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return dict(choice) if isinstance(choice, Mapping) else choice
 
 
 def build_body(model: str, messages: Sequence[Mapping[str, Any]], options: CallOptions,

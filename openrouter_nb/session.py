@@ -266,10 +266,15 @@ class Session:
         call = pipeline.Call(messages, resolved, new_call_id(), batch_id=batch_id,
                              row_key=row_key, attachments=metadata_json(attached),
                              on_delta=on_delta, on_event=on_event)
-        return pipeline.run(self, call)
+        return self.run(call)
 
     def run(self, call: pipeline.Call) -> Answer:
-        """Send a prepared :class:`~openrouter_nb.pipeline.Call` (conversations use this)."""
+        """Send a prepared :class:`~openrouter_nb.pipeline.Call` (conversations use this);
+        with ``tools``, as a bounded tool task (:func:`openrouter_nb.agent.run_task`)."""
+        if call.options.tools:
+            from .agent import run_task
+
+            return run_task(self, call)
         return pipeline.run(self, call)
 
     def chat(self, model: str | None = None, *, system: str | None = None,

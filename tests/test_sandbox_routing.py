@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -169,10 +170,16 @@ def test_answers_are_deterministic_and_recorded() -> None:
 def test_tool_call_answer() -> None:
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
-    r = _client().post("/chat/completions", json=_body("z-ai/glm-4.5-air:free", tools=tools))
+    r = _client().post("/chat/completions", json=_body(
+        "z-ai/glm-4.5-air:free", "What is the weather in Oslo?", tools=tools))
     choice = r.json()["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    call = choice["message"]["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "Oslo"}
+    # a question no tool's name or description matches is answered in words
+    r = _client().post("/chat/completions", json=_body("z-ai/glm-4.5-air:free", tools=tools))
+    assert r.json()["choices"][0]["finish_reason"] == "stop"
 
 
 def test_leading_whitespace_mode() -> None:

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import answers
+from . import answers, tooluse
 from .catalog import CatalogModel
 from .history import topic_of, user_text
 from .pacing import Pace
 from .reasoning import SUMMARY_TOKENS, ReasoningPlan, encrypted_detail
 
-__all__ = ["MID_FAULTS", "Answer", "Thought", "compose", "reasoning_only", "wants_tool"]
+__all__ = ["MID_FAULTS", "Answer", "Thought", "compose", "reasoning_only"]
 
 MID_FAULTS = ("error_in_choices", "midstream_error", "midstream_error_done", "truncated_stream")
 
@@ -118,32 +118,18 @@ class Answer:
         return {"id": self.gen_id, "provider": self.model.provider, "model": self.model.id}
 
 
-def wants_tool(body: Mapping[str, Any]) -> bool:
-    choice = body.get("tool_choice", "auto")
-    last_role = (body["messages"][-1] or {}).get("role")
-    return bool(body.get("tools")) and choice != "none" and (
-        choice == "required" or isinstance(choice, Mapping) or last_role == "user")
-
-
-def _tool_call(body: Mapping[str, Any], rng: random.Random, topic: str) -> dict[str, Any]:
-    tools = [t for t in body["tools"] if isinstance(t, Mapping)]
-    choice = body.get("tool_choice")
-    wanted = choice.get("function", {}).get("name") if isinstance(choice, Mapping) else None
-    tool = next((t for t in tools if t.get("function", {}).get("name") == wanted), tools[0])
-    fn = tool.get("function", {})
-    args = answers.sample_from_schema(fn.get("parameters") or {"type": "object"}, rng, topic)
-    return {"id": f"call_{rng.getrandbits(64):016x}", "type": "function", "index": 0,
-            "function": {"name": fn.get("name", "tool"), "arguments": json.dumps(args)}}
-
-
 def _content(model: CatalogModel, body: Mapping[str, Any], rng: random.Random,
              rel: random.Random, forced: str | None) -> tuple[list[str], list[dict[str, Any]]]:
     """The answer's content tokens, or its tool call: JSON, a tool call, or prose."""
     messages = body["messages"]
     topic = topic_of(messages)
     rf = body.get("response_format")
-    if wants_tool(body):
-        return [], [_tool_call(body, rng, topic)]
+    if body.get("tools"):
+        calls = tooluse.plan_calls(model, body, rng, rel)
+        if calls:
+            return [], calls
+    if messages and (messages[-1] or {}).get("role") == "tool":
+        return answers.tokenize(tooluse.answer_from_results(model.id, messages)), []
     if isinstance(rf, Mapping) and rf.get("type") in ("json_schema", "json_object") \
             and forced is None:
         value = answers.json_answer(rf, model.id, topic, rng)

@@ -57,6 +57,7 @@ class Needs:
     vision: bool = False
     tools: bool = False
     structured: bool = False
+    tool_name: str = ""  # the first tool's name (the 404 names it)
     provider: ProviderPrefs = field(default_factory=ProviderPrefs)
 
 
@@ -73,9 +74,16 @@ def needs_of(body: Mapping[str, Any]) -> Needs:
     return Needs(
         vision=count_images(body.get("messages") or []) > 0,
         tools=bool(body.get("tools")),
+        tool_name=_first_tool(body.get("tools")),
         structured=isinstance(rf, Mapping) and rf.get("type") in ("json_schema", "json_object"),
         provider=prefs,
     )
+
+
+def _first_tool(tools: Any) -> str:
+    first = tools[0] if isinstance(tools, list) and tools else None
+    fn = first.get("function") if isinstance(first, Mapping) else None
+    return str(fn.get("name") or "") if isinstance(fn, Mapping) else ""
 
 
 def _bad_model(model_id: str) -> RoutingError:
@@ -152,8 +160,9 @@ def _check(m: CatalogModel, requested: str, needs: Needs, user_id: str) -> list[
         raise _no_endpoints("No endpoints found that support image input", requested,
                             "constraint_filtered")
     if needs.tools and not m.tools:
-        raise _no_endpoints("No endpoints found that support tool use. To learn more about "
-                            "provider routing, visit: https://openrouter.ai/docs/provider-routing",
+        raise _no_endpoints(f'No endpoints found that support tool use. Try disabling '
+                            f'"{needs.tool_name}". To learn more about provider routing, visit: '
+                            "https://openrouter.ai/docs/guides/routing/provider-selection",
                             requested, "constraint_filtered")
     prefs = needs.provider
     failed, eps = _route(m, prefs)
