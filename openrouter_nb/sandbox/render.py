@@ -21,6 +21,7 @@ from .compose import MID_FAULTS, Answer
 from .host import ChatHost
 from .reasoning import detail_fragment, reasoning_details
 from .response import RecordedRequest, SandboxResponse, json_response
+from .tooluse import stream_fragments
 
 __all__ = ["COMMENT", "MIDSTREAM_ERROR", "TOKEN_LIMIT_ERROR", "completion", "generation_record",
            "render"]
@@ -210,8 +211,8 @@ class _Stream:
         ans = self.ans
         if ans.tool_calls:
             self.wait(ans.tool_tokens)
-            yield self.chunk({"role": "assistant", "content": None,
-                              "tool_calls": ans.tool_calls})
+            for delta in stream_fragments(ans.tool_calls):  # openers, then argument pieces
+                yield self.chunk(delta)
         last = {**self.delta(), "annotations": ans.annotations} if ans.annotations \
             else self.delta()
         if self.host.usage_in_last_delta:
