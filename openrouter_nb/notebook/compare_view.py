@@ -29,6 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
 
 COLUMN_MIN_PX = 240
+BORDER = "var(--jp-border-color2, rgba(128,128,128,0.35))"
+#: ipywidgets' HTML widget sets a 28 px line height (one form row), which made answers read
+#: double-spaced: the column's text sets its own
+ANSWER_CSS = "overflow-wrap:anywhere;line-height:1.4"
 
 
 def outcome(result: Answer | OpenRouterError) -> str:
@@ -54,34 +58,22 @@ class CompareView(w.GridBox):
 
     @staticmethod
     def _column(model: str, result: Answer | OpenRouterError) -> w.VBox:
-        row = compare_row(model, result)
-        header = w.HTML(f"<b>{html.escape(model)}</b>")
-        lines: list[str] = []
-        if isinstance(result, OpenRouterError):
-            lines.append(f'<span style="color:#c0392b">error: {html.escape(result.kind)}</span>')
-            attempts = row["attempts"] or 0
-            lines.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
-            body = (f'<div style="color:#c0392b;white-space:pre-wrap">'
-                    f"{html.escape(redact(result.message))}</div>")
-        else:
-            served = row["served_model"] or "?"
-            lines.append(f"served by {html.escape(served)}" + (
-                f" ({html.escape(row['provider'])})" if row["provider"] else ""))
-            lines.append(f"{result.latency_s:.2f} s")
-            lines.append(f"{row['prompt_tokens'] or 0} → {row['completion_tokens'] or 0} tokens")
-            if result.validated is not None:
-                lines.append("valid JSON" if result.validated else "invalid JSON")
-            if result.attempts > 1:
-                lines.append(f"{result.attempts} attempts")
-            body = to_html(result.text)
-        details = w.HTML('<small style="color:gray">' + "<br>".join(lines) + "</small>")
-        answer = w.HTML(f'<div style="overflow-wrap:anywhere">{body}</div>')
-        return w.VBox([header, details, answer],
-                      layout=w.Layout(border="1px solid #ddd", padding="4px 8px"))
+        header, details, answer = column_html(model, result)
+        return w.VBox([w.HTML(header), w.HTML(details), w.HTML(answer)],
+                      layout=w.Layout(border=f"1px solid {BORDER}", padding="4px 8px"))
 
     def frame(self) -> pd.DataFrame:
         """The comparison as a DataFrame (``comparison.compare_frame``), one row per model."""
         return compare_frame(self.models, self.results)
+
+    def html(self) -> str:
+        """The columns as plain HTML: the fallback where widgets do not render."""
+        columns = "".join(
+            f'<div style="border:1px solid {BORDER};padding:4px 8px">{"".join(parts)}</div>'
+            for parts in (column_html(m, r) for m, r in zip(self.models, self.results,
+                                                             strict=True)))
+        return (f'<div style="display:grid;grid-template-columns:repeat({max(1, len(self.models))},'
+                f' minmax({COLUMN_MIN_PX}px, 1fr));gap:8px">{columns}</div>')
 
     def __repr__(self) -> str:
         outcomes = ", ".join(f"{model} {outcome(result)}"
@@ -93,7 +85,36 @@ class CompareView(w.GridBox):
         data = super()._repr_mimebundle_(**kwargs)
         if isinstance(data, dict):
             data["text/plain"] = repr(self)  # ipywidgets cuts reprs at 110 characters
+            data["text/html"] = self.html()
         return data
+
+
+def column_html(model: str, result: Answer | OpenRouterError) -> tuple[str, str, str]:
+    """Header, details and answer of one column, as sanitized HTML (model text escaped)."""
+    row = compare_row(model, result)
+    header = f"<b>{html.escape(model)}</b>"
+    lines: list[str] = []
+    if isinstance(result, OpenRouterError):
+        lines.append(f'<span style="color:#c0392b">error: {html.escape(result.kind)}</span>')
+        attempts = row["attempts"] or 0
+        lines.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
+        body = (f'<div style="color:#c0392b;white-space:pre-wrap">'
+                f"{html.escape(redact(result.message))}</div>")
+    else:
+        served = row["served_model"] or "?"
+        lines.append(f"served by {html.escape(served)}" + (
+            f" ({html.escape(row['provider'])})" if row["provider"] else ""))
+        lines.append(f"{result.latency_s:.2f} s")
+        lines.append(f"{row['prompt_tokens'] or 0} → {row['completion_tokens'] or 0} tokens")
+        if result.validated is not None:
+            lines.append("valid JSON" if result.validated else "invalid JSON")
+        if result.attempts > 1:
+            lines.append(f"{result.attempts} attempts")
+        body = to_html(result.text)
+    details = ('<small style="color:gray;line-height:1.4;display:block">'
+               + "<br>".join(lines) + "</small>")
+    answer = f'<div class="orn-compare-answer" style="{ANSWER_CSS}">{body}</div>'
+    return header, details, answer
 
 
 def compare_view(prompt: str, models: Sequence[str], session: Session | None = None,

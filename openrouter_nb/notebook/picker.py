@@ -10,6 +10,7 @@ holds the count, the active filters and the selection, nothing that changes betw
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MAX_CONTEXT = 100_000_000
 _LABEL = {"description_width": "90px"}
+_TD = "padding:1px 8px;text-align:left;white-space:nowrap"
 
 
 def context_label(tokens: int | None) -> str:
@@ -135,10 +137,26 @@ class ModelPicker(w.VBox):
         return (f"ModelPicker({count} free model{'s' if count != 1 else ''}"
                 f"{self.describe_filters()}, selected={self.dropdown.value})")
 
+    def html(self) -> str:
+        """The matching models as a table, with how to pin one: where widgets do not render."""
+        if not self.models:
+            return f"<p>{html.escape(self.status.value or 'no free model matches')}</p>"
+        rows = "".join(
+            f"<tr><td style='{_TD}'><code>{html.escape(m.id)}</code>"
+            f"{' (selected)' if m.id == self.selected else ''}</td>"
+            f"<td style='{_TD};text-align:right'>{context_label(m.context_length)}</td></tr>"
+            for m in self.models)
+        return (f"<table style='border-collapse:collapse'><tr><th style='{_TD}'>free model"
+                f"{html.escape(self.describe_filters())}</th><th style='{_TD}'>context</th></tr>"
+                f"{rows}</table><p style='color:gray'>Widgets do not render here: pin a model "
+                "with <code>-m MODEL</code> on a <code>%%openrouter</code> cell, or "
+                "<code>orn.get_session().model = 'MODEL'</code>.</p>")
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         data = super()._repr_mimebundle_(**kwargs)
         if isinstance(data, dict):
             data["text/plain"] = repr(self)  # ipywidgets cuts reprs at 110 characters
+            data["text/html"] = self.html()
         return data
 
 

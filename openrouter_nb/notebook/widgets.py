@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TICK_S = 1.0
 _LABEL = {"description_width": "90px"}
+_STYLE_COLOURS = {"success": "#3a9a4a", "warning": "#c88a00", "danger": "#d9534f"}
 
 
 def bar_style(used: int, limit: int) -> str:
@@ -172,6 +173,30 @@ class QuotaMeter(w.VBox):
         self.stop()
         self._unsubscribe()
         super().close()
+
+    def html(self) -> str:
+        """The meter as of now, as plain HTML: the fallback where widgets do not render."""
+        s = self.state
+        rows = "".join(
+            f"<tr><td>{name}</td><td><div style='width:160px;height:10px;background:"
+            f"rgba(128,128,128,0.25);border-radius:3px;overflow:hidden'><div style='height:100%;"
+            f"width:{100 * min(max(0, used), max(1, limit)) / max(1, limit):.1f}%;"
+            f"background:{_STYLE_COLOURS[bar_style(used, limit)]}'></div></div></td>"
+            f"<td>{used}/{limit}</td></tr>"
+            for name, used, limit in (("this minute", s.minute_used, s.minute_limit),
+                                      ("today", s.day_used, s.day_limit)))
+        notes = [countdown_text(s, s.now)] + [label.value for label in (
+            self.model_label, self.budget_label, self.note_label) if label.value]
+        return (f"<div>{self.title.value}<table>{rows}</table><small style='color:gray'>"
+                f"{'<br>'.join(html.escape(n) for n in notes)}<br>(a snapshot: widgets do not "
+                "render here)</small></div>")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        data = super()._repr_mimebundle_(**kwargs)
+        if isinstance(data, dict):
+            data["text/plain"] = repr(self)
+            data["text/html"] = self.html()
+        return data
 
     def __repr__(self) -> str:
         s = self.state
