@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._text import redact
+from ..answer import trace_html
 from ..render import PREVIEW_BUDGET_MS, code_blocks, code_html, pre_html, terminal_text, to_html
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,7 +171,30 @@ def answer_bundle(answer: Answer, fmt: str = "markdown") -> tuple[Bundle, str | 
         code, lang = found
         return _bundle(f"{code}{plain_data}", f"{code_html(code, lang)}{html_data}", footer), code
     bundle = _bundle(f"{text}{plain_data}", f"{to_html(text)}{html_data}", footer)
-    return _with_thinking(bundle, answer), None
+    return _with_trace(_with_thinking(bundle, answer), answer), None
+
+
+def _with_trace(bundle: Bundle, answer: Answer) -> Bundle:
+    """A tool task's steps under the answer, above the footer (escaped: tool output and
+    arguments are untrusted)."""
+    if not answer.steps:
+        return bundle
+    plain, footer = bundle["text/plain"], terminal_text(answer.footer())
+    head = plain[: -len(footer)] if footer and plain.endswith(footer) else f"{plain}\n\n"
+    shown = head + terminal_text(answer.trace_text()) + "\n\n" + footer
+    body = bundle["text/html"]
+    cut = body.rfind('<small style="color:gray">')
+    html_body = body[:cut] + trace_html(answer.steps) + body[cut:] if cut >= 0 else body
+    return {**bundle, "text/plain": shown, "text/html": html_body}
+
+
+def tool_status(forming: dict[int, list[str]], delta: StreamDelta) -> str:
+    """``🔧 calling population({"city": "Ly…``: the tool calls of a stream as they form."""
+    index = delta.tool_index or 0
+    forming.setdefault(index, []).append(delta.text)
+    args = "".join(forming[index])
+    shown = args if len(args) <= 60 else args[:59] + "…"
+    return f"🔧 calling {delta.tool_name or 'a tool'}({shown}"
 
 
 def error_bundle(error: OpenRouterError) -> Bundle:
@@ -226,6 +250,11 @@ def event_status(name: str, details: Mapping[str, Any]) -> str | None:
     if name == "fallback":
         return f"↪ {_reason(details, details.get('error'))}: trying the next fallback, " \
                f"attempt {attempt}"
+    if name == "step" and int(details.get("step") or 1) > 1:
+        return f"🔧 step {details.get('step')} of at most {details.get('max_steps')}: " \
+               "sending the tool results back"
+    if name == "tool" and details.get("run") is not None:
+        return f"🔧 {details['run'].line()}"
     if name == "waited":
         return f"⏳ waited {float(details.get('seconds') or 0):.0f} s for a per-minute slot"
     return None
@@ -258,6 +287,7 @@ class StreamingDisplay:
         self.status = ""
         self._chunks: list[str] = []
         self._thinking: list[str] = []  # reasoning deltas, shown above the answer
+        self._tool_args: dict[int, list[str]] = {}  # tool calls forming: index -> pieces
         self._shown = False
         self._asking = False
         self._last = float("-inf")
@@ -280,8 +310,13 @@ class StreamingDisplay:
             self._thinking.append(delta.text)
         elif kind == "text":
             self._chunks.append(delta.text)
+        elif kind == "tool_call":  # shown as it forms, in the status line
+            self.status = tool_status(self._tool_args, delta)
+            self._asking = False
+            self._refresh()
+            return
         else:
-            return  # tool-call fragments are not shown as text
+            return
         if self._asking:
             self.status, self._asking = "", False
         if self.live:
@@ -289,7 +324,8 @@ class StreamingDisplay:
 
     def on_event(self, name: str, details: dict[str, Any]) -> None:
         line = event_status(name, details)
-        if name in ("retry", "fallback", "reask"):
+        if name in ("retry", "fallback", "reask", "step"):
+            self._tool_args.clear()
             self._chunks.clear()  # a new attempt starts from nothing
             self._thinking.clear()
         if line is not None:

@@ -104,6 +104,12 @@ class OpenRouterMagics(Magics):
     @argument("--reasoning", default=None, metavar="LEVEL",
               help="reasoning models: low, medium or high effort, off, hide (think but "
                    "leave the reasoning out), or a token cap")
+    @argument("--tools", default=None, metavar="F1,F2",
+              help="functions in the notebook the model may call (a bounded tool task)")
+    @argument("--max-steps", type=int, default=None, metavar="N",
+              help="with --tools: at most N model calls for the task (default 5)")
+    @argument("--go-ahead", action="store_true",
+              help="with --tools: start even when today's quota cannot cover --max-steps")
     @argument("--no-stream", action="store_true",
               help="show the answer only when complete (see OPENROUTER_NB_STREAM_DISPLAY)")
     @cell_magic("openrouter")
@@ -138,6 +144,7 @@ class OpenRouterMagics(Magics):
             options["schema"] = lookup_schema(args.schema, namespace)
         if args.allow_sensitive:
             options["allow_sensitive"] = True
+        options.update(tool_flags(args, namespace))
         if args.compare is not None:
             return self._compare(prompt, args, options, session, namespace)
         if args.fallback:
@@ -300,6 +307,27 @@ def lookup_schema(name: str, namespace: Mapping[str, Any]) -> Any:
         raise UsageError(f"--schema {name}: {name!r} is a {type(value).__name__}, not a JSON "
                          "Schema dict or a pydantic BaseModel class.")
     return value
+
+
+def tool_flags(args: Namespace, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """``--tools f,g`` (functions from the notebook), ``--max-steps``, ``--go-ahead``."""
+    options: dict[str, Any] = {}
+    if args.tools:
+        tools = []
+        for name in split_models(args.tools):
+            value = namespace.get(name, _MISSING)
+            if value is _MISSING or not callable(value):
+                raise UsageError(f"--tools {name}: no function {name!r} in the notebook. "
+                                 "Define it (def or @orn.tool) first.")
+            tools.append(value)
+        options["tools"] = tools
+    elif args.max_steps is not None or args.go_ahead:
+        raise UsageError("--max-steps and --go-ahead bound a tool task: give --tools too.")
+    if args.max_steps is not None:
+        options["max_steps"] = args.max_steps
+    if args.go_ahead:
+        options["go_ahead"] = True
+    return options
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
