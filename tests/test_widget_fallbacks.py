@@ -88,3 +88,14 @@ def test_meter_html_fallback(session: Session) -> None:
         assert "a snapshot" in page
     finally:
         meter.close()
+
+
+def test_models_table_keeps_ids_on_one_line(ip: object, session: Session) -> None:
+    from IPython.utils.capture import capture_output
+
+    with capture_output():
+        frame = ip.run_line_magic("openrouter", "models")  # type: ignore[attr-defined]
+    page = frame._repr_html_()
+    assert '<table border="1" class="dataframe" style="white-space:nowrap">' in page
+    assert "google/gemma-3-27b-it:free" in page
+    assert type(frame[["id"]]).__name__ == "DataFrame"  # selections are plain DataFrames

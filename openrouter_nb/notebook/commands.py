@@ -177,7 +177,9 @@ def cmd_models(args: list[str]) -> pd.DataFrame | None:
         return None
     if frame.empty:
         print("No model matches these filters (%openrouter models --help).")
-    return frame
+    from .tables import nowrap
+
+    return nowrap(frame)  # ids on one line
 
 def cmd_picker(args: list[str]) -> None:
     from IPython.display import display
