@@ -82,6 +82,39 @@ def ask(prompt: str, model: str | None = None, *, stream: bool = False, **option
     return _session().ask(prompt, model, stream=stream, **options)
 
 
+async def aask(prompt: str, model: str | None = None, **options: Any) -> Answer:
+    """``ask``, awaited: ``await orn.aask(...)`` in a notebook cell, a script or a web handler.
+
+    The same pipeline, ledger, budget and quota pacer as ``ask`` (run in a bounded thread
+    pool, see :mod:`openrouter_nb.aio`), so ``asyncio.gather`` of many calls stays paced.
+    """
+    return await _session().aask(prompt, model, **options)
+
+
+async def abatch(df: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame:
+    """``batch``, awaited (no progress display unless ``progress=`` is given)."""
+    options.setdefault("progress", None)
+    return await _session().abatch(df, prompt, **options)
+
+
+def usage(days: int = 1, *, session: Session | None = None) -> Any:
+    """Charts of the ledger: today's requests by hour against the daily limit, latency and
+    time to first token per model, outcomes by error kind, tokens. Returns a ``Usage``
+    (``.figure``, a matplotlib figure shown as a PNG, and ``.frames``, the DataFrames behind
+    it). Needs matplotlib (``pip install "openrouter-nb[notebook]"``)."""
+    from .charts import usage as _usage
+
+    return _usage(session or _session(), days=days)
+
+
+def pool_drift(days: int = 7, *, session: Session | None = None) -> Any:
+    """Which models the free router (``openrouter/free``) served, day by day, with their
+    latency and schema-validity rates: a ``Usage`` with ``.figure`` and ``.frames``."""
+    from .charts import pool_drift as _pool_drift
+
+    return _pool_drift(session or _session(), days=days)
+
+
 def chat(model: str | None = None, *, system: str | None = None, name: str | None = None,
          resume: str | None = None, **options: Any) -> Conversation:
     """A conversation: each ``.ask(text)`` resends the history, so the model remembers.
@@ -213,6 +246,8 @@ __all__ = [
     "TruncatedError",
     "UpstreamRateLimit",
     "__version__",
+    "aask",
+    "abatch",
     "ask",
     "batch",
     "chat",
@@ -222,8 +257,10 @@ __all__ = [
     "load_ipython_extension",
     "log",
     "models",
+    "pool_drift",
     "quota_meter",
     "set_session",
     "tool",
+    "usage",
     "use_profile",
 ]

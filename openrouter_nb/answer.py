@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from .render import to_html
@@ -93,6 +94,9 @@ class Answer:
             parts.append(self.task_cost())
         if self.day_remaining is not None:
             parts.append(f"{self.day_remaining} free requests left today")
+        if self.extra.get("cached_at") is not None:
+            at = datetime.fromtimestamp(self.extra["cached_at"], tz=timezone.utc)
+            parts.append(f"cached from {at:%H:%M} UTC (nothing sent)")
         parts.extend(f"⚠ {note}" for note in self.notes)
         if self.mode == "sandbox":
             parts.append("sandbox: simulated answer")

@@ -66,6 +66,10 @@ class AttemptRecorder:
             **fields,
         )
 
+    def cached(self, row: dict[str, Any], *, mode: str) -> None:
+        """A call answered from the ledger (``status`` ``cached``): nothing was sent."""
+        self.ledger.record(**self._base(row, mode))
+
     def interrupted(self, row: dict[str, Any], partial: str, *, mode: str,
                     latency_s: float) -> None:
         """An attempt stopped by the user (Kernel -> Interrupt, Ctrl-C): what arrived is kept."""

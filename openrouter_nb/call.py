@@ -73,6 +73,7 @@ class Call:
     task_id: str | None = None  # tool tasks: every model call of one task
     step: int | None = None
     attachments: str | None = None  # JSON metadata of what the messages attach (no bytes)
+    request_hash: str | None = None  # the cache's key (see cache.py), kept on every row
     on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
     on_event: EventCallback | None = field(default=None, compare=False, repr=False)
     #: tool tasks: runs the tools an answer asks for; its JSON is the row's ``tool_calls``
@@ -91,7 +92,7 @@ class Call:
                     row_key=self.row_key, fallback=model if fallback else None,
                     conversation_id=self.conversation_id, conversation=self.conversation,
                     turn=self.turn, task_id=self.task_id, step=self.step,
-                    attachments=self.attachments)
+                    attachments=self.attachments, request_hash=self.request_hash)
 
     def event(self, name: str, **details: Any) -> None:
         if self.on_event is not None:

@@ -99,7 +99,7 @@ def resolve(
 # -- profiles ------------------------------------------------------------------------------------
 PROFILE_FILE = "openrouter_nb.toml"
 PROFILE_FIELDS = ("model", "fallback", "provider", "max_tokens", "budget", "base_url", "retries",
-                  "timeout", "temperature", "system", "sandbox")
+                  "timeout", "temperature", "system", "sandbox", "cache")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ class Profile:
     temperature: float | None = None
     system: str | None = None
     sandbox: bool | None = None
+    cache: bool | None = None  # answer identical requests from the ledger
     source: str = ""
 
     def describe(self) -> str:

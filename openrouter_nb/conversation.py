@@ -127,6 +127,12 @@ class Conversation:
             self.answers.append(answer)
             return answer
 
+    async def aask(self, text: str | Sequence[Any], **options: Any) -> Answer:
+        """``ask``, awaited (see :mod:`openrouter_nb.aio`); turns still run one at a time."""
+        from .aio import aconversation_ask
+
+        return await aconversation_ask(self, text, **options)  # type: ignore[arg-type]
+
     def _call(self, session: Session, text: str | Sequence[Any], options: dict[str, Any],
               attachments: Any = None) -> Call:
         on_delta, on_event = options.pop("on_delta", None), options.pop("on_event", None)

@@ -52,6 +52,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "conversation_id", "conversation", "turn", "turn_messages", "reasoning", "reasoning_tokens",
     # migration 4: attachments (metadata only, JSON) and tool tasks
     "attachments", "task_id", "step", "tool_calls",
+    # migration 5: the cache (a hash of what a request sends)
+    "request_hash",
 )
 COLUMNS: tuple[str, ...] = CORE_COLUMNS + EXTRA_COLUMNS
 
@@ -93,6 +95,10 @@ _MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE attempts ADD COLUMN step INTEGER;"
     "ALTER TABLE attempts ADD COLUMN tool_calls TEXT;"
     "CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id, step);",
+    # The cache: request_hash is a SHA-256 of what a call sends (model, messages, options);
+    # an answered row with the same hash can answer the call again without sending it.
+    "ALTER TABLE attempts ADD COLUMN request_hash TEXT;"
+    "CREATE INDEX IF NOT EXISTS attempts_request ON attempts(request_hash, status);",
 )
 
 
@@ -301,6 +307,14 @@ class Ledger:
             "AND (validated IS NULL OR validated = 1) ORDER BY id", (batch_id,),
         )
         return {str(row["row_key"]): row for row in rows}
+
+    def cached_answer(self, request_hash: str) -> dict[str, Any] | None:
+        """The newest answered (and, with a schema, valid) row sent with ``request_hash``."""
+        rows = self._query(
+            f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE request_hash = ? AND status = 'ok' "
+            "AND (validated IS NULL OR validated = 1) ORDER BY id DESC LIMIT 1", (request_hash,),
+        )
+        return rows[0] if rows else None
 
     def conversation_turns(self, name: str) -> tuple[str, str, list[str]] | None:
         """The newest conversation called ``name``: its id, its model, and each answered

@@ -114,8 +114,10 @@ _CHECKS: dict[str, tuple[tuple[type, ...], Callable[[Any], bool], str]] = {
     "parallel_tool_calls": ((bool,), lambda v: True, "True or False"),
     "max_steps": ((int,), lambda v: 1 <= v <= 50, "a whole number of model calls from 1 to 50"),
     "go_ahead": ((bool,), lambda v: True, "True or False"),
+    "cache": ((bool,), lambda v: True, "True or False"),
 }
-_NOT_NONE = ("model", "retries", "timeout", "allow_sensitive", "stream", "max_steps", "go_ahead")
+_NOT_NONE = ("model", "retries", "timeout", "allow_sensitive", "stream", "cache", "max_steps",
+             "go_ahead")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class CallOptions:
     stream: bool = False
     headers: Mapping[str, str] | None = None
     history: int | None = None  # conversations: resend at most this many earlier turns
+    cache: bool = False  # answer an identical earlier request from the ledger (see cache.py)
     pdf_engine: str | None = None  # attached PDFs: the file-parser engine (None: cloudflare-ai)
     max_side: int | None = None  # attached images: downscale to this longer side (pixels)
     # tool tasks (see agent.py): functions the model may call, and how the loop is bounded

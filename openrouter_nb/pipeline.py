@@ -5,6 +5,8 @@ _send_single_request``, each layer is a function with one concern that calls the
 
 - :func:`run` prepares the call (:mod:`openrouter_nb.prepare`: validation, privacy guard,
   schema, reasoning and context checks) and builds the ``Answer``;
+- :mod:`openrouter_nb.cache` answers an identical earlier request from the ledger when the
+  call asks for it (``cache=True``): nothing is sent;
 - :func:`with_reasks` re-asks when a schema is given and the answer does not match it;
 - :func:`with_retries` retries and falls back as ``retry.RULES`` says for each kind of error;
 - :func:`attempt` is the only layer that touches the budget, the pacing slot, the client and
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import prepare
+from . import cache, prepare
 from .answer import Answer
 from .api.client import DeltaCallback
 from .api.errors import (
@@ -64,7 +66,10 @@ def run(engine: Engine, call: Call) -> Answer:
     """Prepare ``call``, send it down the layers, and build the ``Answer``."""
     count = _Count()
     try:
-        call = prepare.prepare(engine, call)
+        call = cache.with_hash(prepare.prepare(engine, call))
+        cached = cache.lookup(engine, call)  # the cache layer: an identical request, not sent
+        if cached is not None:
+            return cached
         outcome = with_reasks(engine, call, count)
     except OpenRouterError as error:
         error.call_id, error.attempts = call.call_id, count.attempts

@@ -268,6 +268,12 @@ class Session:
                              on_delta=on_delta, on_event=on_event)
         return self.run(call)
 
+    async def aask(self, prompt: str, model: str | None = None, **options: Any) -> Answer:
+        """``ask``, awaited (the same pipeline in a bounded thread pool; see aio.py)."""
+        from .aio import aask
+
+        return await aask(self, prompt, model, **options)
+
     def run(self, call: pipeline.Call) -> Answer:
         """Send a prepared :class:`~openrouter_nb.pipeline.Call` (conversations use this);
         with ``tools``, as a bounded tool task (:func:`openrouter_nb.agent.run_task`)."""
@@ -336,6 +342,10 @@ class Session:
                        wait_s: float = 0.0) -> None:
         self.recorder.failed(error, row, mode=self.mode, wait_s=wait_s)
 
+    def record_cached(self, row: dict[str, Any]) -> None:
+        """A ``cached`` row: the call was answered from the ledger (see cache.py)."""
+        self.recorder.cached(row, mode=self.mode)
+
     def record_interrupt(self, row: dict[str, Any], partial: str, started: float) -> None:
         self.recorder.interrupted(row, partial, mode=self.mode,
                                   latency_s=time.perf_counter() - started)
@@ -372,6 +382,12 @@ class Session:
         from .batching import run_batch
 
         return run_batch(for_batch(self, frame, options), frame, prompt, **options)
+
+    async def abatch(self, frame: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame:
+        """``batch``, awaited (see aio.py)."""
+        from .aio import abatch
+
+        return await abatch(self, frame, prompt, **options)
 
     def estimate_cost(self, model: str, *, rows: Any = None, batch_id: str | None = None,
                       everything: bool = False) -> CostEstimate:

@@ -112,6 +112,8 @@ class OpenRouterMagics(Magics):
               help="with --tools: start even when today's quota cannot cover --max-steps")
     @argument("--no-stream", action="store_true",
               help="show the answer only when complete (see OPENROUTER_NB_STREAM_DISPLAY)")
+    @argument("--no-cache", action="store_true",
+              help="send even when %%openrouter cache on holds an identical answer")
     @cell_magic("openrouter")
     def openrouter_cell(self, line: str, cell: str) -> None:
         """Ask a model; the cell body is the prompt.
@@ -144,6 +146,8 @@ class OpenRouterMagics(Magics):
             options["schema"] = lookup_schema(args.schema, namespace)
         if args.allow_sensitive:
             options["allow_sensitive"] = True
+        if args.no_cache:
+            options["cache"] = False
         options.update(tool_flags(args, namespace))
         if args.compare is not None:
             return self._compare(prompt, args, options, session, namespace)
