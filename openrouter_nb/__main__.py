@@ -29,6 +29,20 @@ def _text_of(output: dict[str, Any]) -> str:
     return ""
 
 
+def _ipc_config(folder: Path) -> Any:
+    """Kernel sockets as files in ``folder`` (IPC), not TCP on loopback.
+
+    Only this process can reach them, and ipykernel then prints no "Kernel is running over
+    TCP without encryption" warning as the tour's first line.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(folder / "kernel")
+    return config
+
+
 def tour(path: Path, *, live: bool, save: Path | None) -> int:
     try:
         import nbformat
@@ -45,9 +59,11 @@ def tour(path: Path, *, live: bool, save: Path | None) -> int:
     os.environ.setdefault("OPENROUTER_NB_STREAM_DISPLAY", "final")
     os.environ.setdefault("OPENROUTER_NB_HOME", tempfile.mkdtemp(prefix="openrouter-nb-tour-"))
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="openrouter-nb-kernel-") as sockets:
+        client = NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}},
+                                config=_ipc_config(Path(sockets)))
+        client.execute()
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
