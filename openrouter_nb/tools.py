@@ -26,6 +26,7 @@ import json
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,7 @@ class Tool:
     parameters: dict[str, Any]
     function: Callable[..., Any]
     models: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    _checker: list[Any] = dataclasses.field(default_factory=list, repr=False)  # made once
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.function(*args, **kwargs)
@@ -215,7 +217,7 @@ class Tool:
         except ValueError as error:
             return ToolRun(self.name, arguments, error=f"the arguments are not valid JSON "
                            f"({error}); send a JSON object that fits the tool's parameters.")
-        problem = check_arguments(values, self.parameters)
+        problem = check_arguments(values, self.parameters, self._validator())
         if problem is not None:
             return ToolRun(self.name, values, error=f"the arguments do not fit {self.name}'s "
                            f"parameters: {problem}. Call it again with arguments that fit.")
@@ -226,6 +228,13 @@ class Tool:
             return ToolRun(self.name, values, error=f"{self.name} raised "
                            f"{text[:MAX_ERROR_CHARS]}")
         return ToolRun(self.name, values, result=_result_text(result))
+
+    def _validator(self) -> Any:
+        if not self._checker:  # made on the first call
+            import jsonschema
+
+            self._checker.append(jsonschema.Draft202012Validator(self.parameters))
+        return self._checker[0]
 
     def _converted(self, values: dict[str, Any]) -> dict[str, Any]:
         return {key: self.models[key].model_validate(value) if key in self.models
@@ -287,13 +296,14 @@ def _jsonable(value: Any) -> bool:
     return True
 
 
-def check_arguments(values: Any, parameters: Mapping[str, Any]) -> str | None:
+def check_arguments(values: Any, parameters: Mapping[str, Any],
+                    validator: Any = None) -> str | None:
     """What is wrong with ``values`` for ``parameters`` (one short line), or ``None``."""
     import jsonschema
 
     if not isinstance(values, dict):
         return f"expected a JSON object, got {type(values).__name__}"
-    validator = jsonschema.Draft202012Validator(parameters)
+    validator = validator or jsonschema.Draft202012Validator(parameters)
     error = jsonschema.exceptions.best_match(validator.iter_errors(values))
     if error is None:
         return None
@@ -366,9 +376,20 @@ def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,
     return decorate
 
 
+_described: weakref.WeakKeyDictionary[Any, Tool] = weakref.WeakKeyDictionary()
+
+
 def as_tool(value: Any) -> Tool:
-    """``value`` as a :class:`Tool` (a function is described from its signature)."""
-    return value if isinstance(value, Tool) else Tool.from_function(value)
+    """``value`` as a :class:`Tool` (a function is described from its signature once)."""
+    if isinstance(value, Tool):
+        return value
+    try:
+        found = _described.get(value)
+    except TypeError:  # not weakly referenceable (a builtin, a partial...)
+        return Tool.from_function(value)
+    if found is None:
+        found = _described[value] = Tool.from_function(value)
+    return found
 
 
 def as_tools(values: Any) -> tuple[Tool, ...]:
