@@ -38,6 +38,31 @@ def memory_key() -> str | None:
     return _memory_key
 
 
+_colab: list[str | None] = []  # the Colab secret, read at most once a process
+
+
+def colab_key() -> str | None:
+    """``OPENROUTER_API_KEY`` from Colab's secrets (the key icon in Colab's sidebar).
+
+    Only when ``google.colab`` is importable (in Colab); read once per process, so Colab asks
+    for notebook access at most once. Any failure (no such secret, access refused) is "no
+    key": the sandbox is used and says why. After adding the secret, restart the runtime.
+    """
+    if not _colab:
+        import importlib.util
+
+        value = None
+        try:
+            if importlib.util.find_spec("google.colab") is not None:
+                from google.colab import userdata  # type: ignore[import-not-found]
+
+                value = userdata.get("OPENROUTER_API_KEY")
+        except Exception:  # SecretNotFoundError, NotebookAccessError, TimeoutException...
+            value = None
+        _colab.append(value.strip() or None if isinstance(value, str) else None)
+    return _colab[0]
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved connection settings of a session."""
@@ -89,6 +114,8 @@ def resolve(
                         "sandbox: OPENROUTER_NB_SANDBOX=1, answers are simulated")
     if sandbox:
         return Settings(None, SANDBOX_BASE_URL, True, folder, "sandbox: answers are simulated")
+    if key is None and env is os.environ:  # in Colab: its secrets store (read once)
+        key = colab_key()
     if sandbox is None and not key and not url:
         return Settings(None, SANDBOX_BASE_URL, True, folder,
                         "sandbox: no OPENROUTER_API_KEY set, answers are simulated")
