@@ -138,7 +138,9 @@ def log(*, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame
 
 
 def quota_meter(session: Session | None = None) -> QuotaMeter:
-    """The live quota meter widget of ``session`` (default: the default one); one per session."""
+    """The live quota meter widget: with no ``session``, the one meter that follows the
+    default session across switches (sandbox on/off, profiles, record, replay); with one,
+    that session's own meter."""
     from .notebook.widgets import quota_meter as _quota_meter
 
     return _quota_meter(session)

@@ -295,8 +295,13 @@ class Ledger:
         return [r[0] for r in rows]
 
     def count_attempts(self, *, since: float, account: str | None, free_only: bool = True) -> int:
-        """How many attempts were sent since ``since`` (the daily quota count)."""
-        sql = f"SELECT COUNT(*) FROM attempts WHERE {self._sent_where(free_only)}"
+        """How many attempts were sent since ``since`` (the daily quota count).
+
+        A request refused because the day was already spent (a 429 ``rate_limit_day``) is
+        not counted: the day's count never exceeds its limit (the sandbox counts the same way).
+        """
+        sql = (f"SELECT COUNT(*) FROM attempts WHERE {self._sent_where(free_only)} AND NOT "
+               "(http_status IS 429 AND error_kind IS 'rate_limit_day')")
         with self._lock:
             return int(self._conn.execute(sql, (since, account, since, account)).fetchone()[0])
 

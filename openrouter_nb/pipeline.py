@@ -222,7 +222,10 @@ def _slot(engine: Engine, model: str, row: dict[str, Any]) -> Slot:
     try:
         return engine.quota.acquire(model)
     except OpenRouterError as error:  # a daily block known before sending
-        engine.record_failure(error, row)
+        truer = prepare.unknown_model(engine, model)  # the block must not hide a wrong id
+        engine.record_failure(truer or error, row)
+        if truer is not None:
+            raise truer from None
         raise
 
 

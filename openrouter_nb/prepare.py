@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import prepare_attachments as attached
 from . import privacy
-from .api.errors import BadRequestError, OpenRouterError, SensitiveInputBlocked
+from .api.errors import (
+    BadRequestError,
+    ModelUnavailableError,
+    OpenRouterError,
+    SensitiveInputBlocked,
+)
 from .catalog import FREE_ROUTER
 from .messages import TextPart
 from .options import MAX_MODELS
@@ -132,6 +137,27 @@ def supports(engine: Engine, model: str, capability: str) -> bool:
     except OpenRouterError:
         return False
     return bool(info and getattr(info, capability))
+
+
+def unknown_model(engine: Engine, model: str) -> OpenRouterError | None:
+    """The error OpenRouter would give for a model id the catalog does not list, else None.
+
+    Used when a call is refused locally (a per-day block): the catalog (cached in the home
+    folder; fetching it costs no quota) tells a wrong id apart without sending anything.
+    A catalog that cannot be read decides nothing.
+    """
+    if model == FREE_ROUTER:
+        return None
+    try:
+        if engine.catalog.get(model) is not None or not engine.catalog.models():
+            return None
+    except OpenRouterError:
+        return None
+    error = ModelUnavailableError(
+        f"Unknown model id: {model} is not in the model catalog. Model ids look like "
+        "'vendor/model:free'; list them with %openrouter models --free.", model=model)
+    error.reason = "unknown_model"
+    return error
 
 
 def _known(engine: Engine, model: str) -> Any:

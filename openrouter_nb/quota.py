@@ -5,6 +5,10 @@ midnight, across kernels), ``GET /key`` (``free_model_daily_requests``: authorit
 cached for about a minute, and absent on older keys) and the ``X-RateLimit-*`` values of
 429s. :class:`QuotaState` says which source each figure came from.
 
+After a per-day 429 the tracker refuses locally until the reset, but first reads ``GET /key``
+again (at most once a minute): if it reports requests left (credits bought since), the block
+is lifted. Figures never show more used than the limit.
+
 Pacing: before a request is sent, :meth:`QuotaTracker.acquire` waits for a free slot in
 the sliding per-minute window instead of provoking a 429. The clock and the sleep are
 injected, so tests and the sandbox can run in scaled or fake time.
@@ -27,6 +31,8 @@ FREE_RPM = 20
 FREE_RPD = 50
 FREE_RPD_WITH_CREDITS = 1000
 DAY_CACHE_S = 2.0
+WAIT_STEP_S = 1.0  # while waiting for a slot, listeners hear about it at least this often
+KEY_RECHECK_S = 60.0  # a local per-day block asks GET /key again at most this often
 
 
 #: The UTC day last asked about, as (its midnight, the next midnight): every call asks for
@@ -109,6 +115,7 @@ class QuotaTracker:
         sleep: Callable[[float], None] = time.sleep,
         day_count: Callable[[float], int] | None = None,
         recent_sends: list[float] | None = None,
+        refresh_key: Callable[[], object] | None = None,
     ) -> None:
         self.rpm = rpm
         self.rpd = rpd
@@ -128,6 +135,9 @@ class QuotaTracker:
         self._day_blocked_until = 0.0
         self._key: KeyInfo | None = None
         self._key_at: float | None = None
+        self._key_seq = 0  # slots reserved when /key was read (its figure predates later ones)
+        self._refresh_key = refresh_key  # reads GET /key and calls note_key (the session's)
+        self._key_tried_at: float | None = None
         self._limit_from_429: RateLimitInfo | None = None
         self._waiting_until = 0.0
         self.last_model: str | None = None
@@ -163,6 +173,7 @@ class QuotaTracker:
         """
         if not is_free_model(model):
             return Slot(None, 0.0)
+        self._recheck_day_block()
         waited = 0.0
         while True:
             with self._lock:
@@ -184,6 +195,8 @@ class QuotaTracker:
                     break
                 self._waiting_until = free_at
                 wait = free_at - now
+                if self._listeners:  # a cell or a meter shows a countdown: wake up for it
+                    wait = min(wait, WAIT_STEP_S)
             self._notify()
             self.sleep(wait)
             waited += wait
@@ -213,6 +226,21 @@ class QuotaTracker:
             else:
                 return  # already pruned
             _insert_sorted(sent, max(now, slot.stamp))
+
+    def _recheck_day_block(self) -> None:
+        """Before refusing for a per-day 429, read ``GET /key`` again (at most once every
+        KEY_RECHECK_S): credits bought since then, or a day that turned out not to be spent,
+        lift the local block (:meth:`note_key`)."""
+        now = self.clock()
+        if self._refresh_key is None or self._day_blocked_until <= now:
+            return
+        if self._key_tried_at is not None and 0 <= now - self._key_tried_at < KEY_RECHECK_S:
+            return
+        self._key_tried_at = now
+        try:
+            self._refresh_key()
+        except OpenRouterError:
+            pass  # /key unavailable: the block stands
 
     def check_day(self, now: float | None = None) -> None:
         """Raise ``DailyRateLimit`` if a per-day 429 said so and its reset has not come."""
@@ -246,6 +274,7 @@ class QuotaTracker:
                 self._limit_from_429 = info or self._limit_from_429
                 if info and info.limit:
                     self.rpd = info.limit
+                self._day_cache = None  # its slot is no used request: count from the ledger
         self._notify()
 
     def note_key(self, info: KeyInfo) -> None:
@@ -253,8 +282,11 @@ class QuotaTracker:
         with self._lock:
             self._key = info
             self._key_at = self.clock()
+            self._key_seq = self._reserved
             if info.daily_limit:
                 self.rpd = info.daily_limit
+            if info.daily_remaining is not None and info.daily_remaining > 0:
+                self._day_blocked_until = 0.0  # requests left after all (e.g. credits bought)
         self._notify()
 
     def note_budget(self, budget: int | None, used: int) -> None:
@@ -296,13 +328,13 @@ class QuotaTracker:
         key_fresh = (key is not None and key.daily_used is not None and self._key_at is not None
                      and self._key_at >= midnight)
         if key_fresh and key is not None and key.daily_used is not None:
-            if key.daily_used > ledger_day:
-                note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day}: "
-                        "other tools or machines share this account")
-                day_used, sources["day_used"] = key.daily_used, "/key"
-            elif key.daily_used < ledger_day:
-                note = (f"/key reports {key.daily_used} used today, the ledger {ledger_day} "
-                        "(/key lags about a minute)")
+            # what OpenRouter counted when asked, plus what this session sent since
+            service = key.daily_used + (self._reserved - self._key_seq)
+            if service > ledger_day:
+                note = (f"OpenRouter counts {service} free requests today, {service - ledger_day}"
+                        " more than this computer sent: another notebook, program or computer "
+                        "uses the same account.")
+                day_used, sources["day_used"] = service, "OpenRouter (/key)"
         if self.rpd is not None:
             day_limit = self.rpd
             sources["day_limit"] = "/key" if key and key.daily_limit else "429 headers or setting"
@@ -313,7 +345,7 @@ class QuotaTracker:
         if blocked:
             sources["day_used"] = "429 per-day"
             day_used = day_limit  # the service said the day is spent, whatever we counted
-        return day_used, day_limit, blocked, sources, note
+        return min(day_used, day_limit), day_limit, blocked, sources, note
 
     def state(self) -> QuotaState:
         with self._lock:

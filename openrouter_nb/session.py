@@ -35,8 +35,9 @@ from .ledger import Ledger, new_call_id
 from .messages import system as system_message
 from .messages import user
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, CallOptions, SessionConfig
-from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model
+from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model, utc_midnight_before
 from .retry import RetryPolicy
+from .speed import default_speed
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -82,7 +83,7 @@ def _connect(cfg: SessionConfig, settings: config.Settings,
     if settings.sandbox and transport is None and (not replay or cfg.replay_fallback):
         from .sandbox import Sandbox, SandboxTransport, sandbox_key
 
-        options = {"clock": clock, **(cfg.sandbox_options or {})}
+        options = {"clock": clock, "speed": default_speed(), **(cfg.sandbox_options or {})}
         link.sandbox = Sandbox(**options)
         link.transport, link.key = SandboxTransport(link.sandbox), sandbox_key()
         rates = (cfg.rpm or options.get("rpm"), cfg.rpd or options.get("rpd"),
@@ -145,8 +146,11 @@ class Session:
             rpm=rpm or FREE_RPM, rpd=rpd, window_s=window, clock=clock, sleep=sleep,
             day_count=self._day_count,
             recent_sends=self.ledger.attempt_times(since=clock() - window, account=self.account),
+            refresh_key=self.key_info,
         )
         self.quota.note_budget(self._budget.limit, self._budget.used)
+        if self.sandbox is not None:
+            self._continue_sandbox_day(window)
         self._catalog: Catalog | None = None
 
     @classmethod
@@ -366,6 +370,15 @@ class Session:
                                     self.client.models, clock=self.clock)
         return self._catalog
 
+    def _continue_sandbox_day(self, window: float) -> None:
+        """Start the in-process sandbox's quota where the ledger's sandbox rows leave it, so
+        a new kernel (or a derived session) continues the day instead of starting at zero:
+        footers, the meter and the sandbox's ``/key`` then give the same figures."""
+        now = self.clock()
+        self.sandbox.quota.seed(
+            self._key or "", used_today=self._day_count(utc_midnight_before(now)),
+            recent=self.ledger.attempt_times(since=now - window, account=self.account))
+
     def _day_count(self, since: float) -> int:
         return self.ledger.count_attempts(since=since, account=self.account)
 
@@ -419,15 +432,33 @@ def _resolve(cfg: SessionConfig) -> config.Settings:
 # -- the default session behind orn.ask() and the magics ---------------------------------------------
 _default: Session | None = None
 _default_lock = threading.Lock()
+_watchers: list[Callable[[Session | None], None]] = []
 
 
 def get_session() -> Session:
     """The process-wide default session, made on first use from the environment."""
     global _default
     with _default_lock:
-        if _default is None:
+        made = _default is None
+        if made:
             _default = Session()
-        return _default
+        session = _default
+    if made:
+        _tell_watchers(session)
+    return session
+
+
+def watch_default(watcher: Callable[[Session | None], None]) -> Callable[[], None]:
+    """Call ``watcher(session)`` whenever the default session changes (``None``: reset, the
+    next call makes a new one); returns a function that stops watching. The quota meter
+    follows the default session this way."""
+    _watchers.append(watcher)
+    return lambda: _watchers.remove(watcher) if watcher in _watchers else None
+
+
+def _tell_watchers(session: Session | None) -> None:
+    for watcher in list(_watchers):
+        watcher(session)
 
 
 def use_profile(name: str, *, path: Path | None = None) -> Session:
@@ -444,4 +475,6 @@ def set_session(session: Session | None) -> Session | None:
     global _default
     with _default_lock:
         old, _default = _default, session
+    if session is not old:
+        _tell_watchers(session)
     return old

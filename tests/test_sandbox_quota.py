@@ -46,7 +46,7 @@ def test_sliding_minute_window_and_reset_time() -> None:
     assert not q.attempt("k").allowed
 
 
-def test_rejected_attempts_count_in_window_but_not_daily() -> None:
+def test_minute_rejections_count_in_window_and_day() -> None:
     clock = FakeClock()
     q = QuotaEngine(rpm=2, rpd=50, clock=clock)
     assert q.attempt("k").allowed and q.attempt("k").allowed
@@ -55,7 +55,19 @@ def test_rejected_attempts_count_in_window_but_not_daily() -> None:
     clock.t += 31  # the two admitted attempts have left; the rejected one has not
     assert q.attempt("k").allowed
     assert q.attempt("k").kind == "minute"
-    assert q.daily("k") == {"used": 3, "limit": 50, "remaining": 47}
+    # failed attempts count: 3 admitted + 2 per-minute rejections (as the ledger counts them)
+    assert q.daily("k") == {"used": 5, "limit": 50, "remaining": 45}
+
+
+def test_day_rejections_never_push_used_over_the_limit() -> None:
+    clock = FakeClock()
+    q = QuotaEngine(rpm=1, rpd=2, clock=clock)
+    assert q.attempt("k").allowed
+    assert q.attempt("k").kind == "minute"  # counted: the day is now spent
+    assert q.attempt("k").kind == "day"
+    clock.t += 61
+    assert q.attempt("k").kind == "day"
+    assert q.daily("k") == {"used": 2, "limit": 2, "remaining": 0}
 
 
 def test_daily_limit_and_utc_midnight_reset() -> None:

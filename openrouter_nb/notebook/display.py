@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import threading
@@ -265,6 +266,12 @@ def _reason(details: Mapping[str, Any], error: Any) -> str:
     return reason.split(":")[0]
 
 
+def waiting_status(seconds: float, limit: int, window_s: float = 60.0) -> str:
+    """``⏳ waiting 31 s for a free slot (20/minute)``: the line a cell shows while paced."""
+    per = "minute" if window_s == 60.0 else f"{window_s:g} s"
+    return f"⏳ waiting {math.ceil(seconds)} s for a free slot ({limit}/{per})"
+
+
 class StreamingDisplay:
     """Shows one answer: live text at a bounded rate, status lines, then the final render.
 
@@ -333,10 +340,17 @@ class StreamingDisplay:
             self._refresh(force=True)
 
     def on_quota(self, state: QuotaState) -> None:
-        """Quota listener for the duration of a call: shows a pacing wait as it starts."""
+        """Quota listener for the duration of a call: a pacing wait as a countdown in the cell.
+
+        The tracker calls it as the wait starts and about once a second while it lasts; only
+        calls from the thread that owns this view change it, and only when the shown
+        number of seconds changes.
+        """
         if state.waiting_s > 0 and threading.get_ident() == self._thread:
-            self.status = f"⏳ waiting {state.waiting_s:.0f} s for a per-minute slot"
-            self._refresh(force=True)
+            status = waiting_status(state.waiting_s, state.minute_limit, state.window_s)
+            if status != self.status:
+                self.status = status
+                self._refresh(force=True)
 
     # -- the end ----------------------------------------------------------------------------------
     def finish(self, answer: Answer) -> str | None:

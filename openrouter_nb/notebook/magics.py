@@ -335,5 +335,12 @@ def tool_flags(args: Namespace, namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
-    """Register the magics (``%load_ext openrouter_nb``)."""
+    """Register the magics (``%load_ext openrouter_nb``).
+
+    In a shell with live streaming display, the in-process sandbox answers at a realistic
+    speed by default (see :mod:`openrouter_nb.speed`).
+    """
+    from .. import speed
+
+    speed.set_interactive_default("realistic" if live_streaming_enabled() else None)
     ipython.register_magics(OpenRouterMagics)

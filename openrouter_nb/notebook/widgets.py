@@ -13,6 +13,7 @@ state saved in the notebook, and shows at most its last four characters.
 from __future__ import annotations
 
 import html
+import math
 import os
 import threading
 import weakref
@@ -66,7 +67,7 @@ class QuotaMeter(w.VBox):
     """
 
     def __init__(self, session: Session, *, autostart: bool | None = None,
-                 fetch_key: bool = True, **kwargs: Any) -> None:
+                 fetch_key: bool = True, follow: bool = False, **kwargs: Any) -> None:
         self.title = w.HTML()
         self.minute_bar = w.IntProgress(min=0, max=1, description="this minute", style=_LABEL)
         self.minute_label = w.Label()
@@ -84,17 +85,34 @@ class QuotaMeter(w.VBox):
             self.reset_label, self.model_label, self.budget_label, self.waiting_label,
             self.note_label,
         ], **kwargs)
-        self.mode = session.mode
-        self.clock: Callable[[], float] = session.clock
-        self.tier = ""
+        self.follow = follow
+        self.fetch_key = fetch_key
+        self.detached = ""  # a plain sentence when the meter no longer shows the session in use
         self.last_error: BaseException | None = None
-        self._tracker = session.quota
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.state: QuotaState = self._tracker.state()
-        self._unsubscribe = self._tracker.subscribe(self.update)
-        if fetch_key:
+        self._unsubscribe: Callable[[], None] = lambda: None
+        self._attach(session)
+        from ..session import watch_default
+
+        self._unwatch = watch_default(self._default_changed)
+        if autostart if autostart is not None else _in_kernel():
+            self.start()
+
+    def _attach(self, session: Session, *, fetch_key: bool | None = None) -> None:
+        """Show ``session``'s quota from now on (and read its ``/key`` once, if asked)."""
+        with self._lock:
+            self._unsubscribe()
+            self._session = weakref.ref(session)
+            self.mode = session.mode
+            self.clock: Callable[[], float] = session.clock
+            self.tier = ""
+            self.detached = ""
+            self._tracker = session.quota
+            self.state: QuotaState = self._tracker.state()
+            self._unsubscribe = self._tracker.subscribe(self.update)
+        if self.fetch_key if fetch_key is None else fetch_key:
             try:
                 info = session.key_info()  # notifies the tracker, hence update()
                 tiers: dict[bool | None, str] = {True: "free tier", False: "paid tier"}
@@ -102,8 +120,21 @@ class QuotaMeter(w.VBox):
             except OpenRouterError:
                 self.tier = "/key unavailable"
         self.update(self._tracker.state())
-        if autostart if autostart is not None else _in_kernel():
-            self.start()
+
+    def _default_changed(self, session: Session | None) -> None:
+        """The default session changed (sandbox on/off, a profile, record, replay...)."""
+        if self.follow and session is not None:
+            self._attach(session, fetch_key=False)  # no request behind the caller's back
+            return
+        if self.follow:
+            self.detached = ("The session was reset; this meter shows the new one as soon as "
+                             "the next call starts it.")
+        elif session is not self._session():
+            self.detached = ("This meter shows an earlier session, no longer the one your "
+                             "calls use; %openrouter quota shows the current one.")
+        else:
+            self.detached = ""
+        self.update(self.state)
 
     # -- feeding ----------------------------------------------------------------------------------
     def update(self, state: QuotaState) -> None:
@@ -140,9 +171,9 @@ class QuotaMeter(w.VBox):
         _show(self.budget_label, "" if s.budget is None
               else f"budget: {s.budget_used}/{s.budget} requests")
         waiting = s.waiting_s - max(0.0, now - s.now)
-        _show(self.waiting_label, f"waiting {waiting:.0f} s for a slot" if waiting > 0 else "")
-        sources = ", ".join(f"{k} from {v}" for k, v in sorted(s.sources.items()))
-        _show(self.note_label, f"note: {s.note} (sources: {sources})" if s.note else "")
+        _show(self.waiting_label, f"waiting {math.ceil(waiting)} s for a free slot "
+              f"({s.minute_limit}/minute)" if waiting > 0 else "")
+        _show(self.note_label, " ".join(n for n in (self.detached, s.note) if n))
 
     # -- the ticker -------------------------------------------------------------------------------
     def start(self, interval: float = TICK_S) -> None:
@@ -172,6 +203,7 @@ class QuotaMeter(w.VBox):
         """Stop the ticker, unsubscribe and close the widget."""
         self.stop()
         self._unsubscribe()
+        self._unwatch()
         super().close()
 
     def html(self) -> str:
@@ -201,24 +233,42 @@ class QuotaMeter(w.VBox):
     def __repr__(self) -> str:
         s = self.state
         budget = "" if s.budget is None else f", budget {s.budget_used}/{s.budget}"
+        detached = ", detached" if self.detached else ""
         return (f"QuotaMeter(minute {s.minute_used}/{s.minute_limit}, "
-                f"today {s.day_used}/{s.day_limit}, {self.mode}{budget})")
+                f"today {s.day_used}/{s.day_limit}, {self.mode}{budget}{detached})")
 
 
 _meters: weakref.WeakKeyDictionary[Any, QuotaMeter] = weakref.WeakKeyDictionary()
 _meters_lock = threading.Lock()
 
 
+_following: list[QuotaMeter] = []  # the one meter that follows the default session
+
+
 def quota_meter(session: Session | None = None, *, autostart: bool | None = None,
                 fetch_key: bool = True) -> QuotaMeter:
-    """The quota meter of ``session`` (default: the default session); one per session."""
-    if session is None:
-        from ..session import get_session
+    """The quota meter (``%openrouter quota``).
 
-        session = get_session()
+    With no ``session``: the one meter that follows the default session, whichever it is
+    (``%openrouter sandbox on``, profiles, record and replay switch it). With a ``session``:
+    that session's own meter (one per session), which says so when it is no longer the
+    default one.
+    """
+    from ..session import get_session
+
     with _meters_lock:
+        if session is None:
+            current = get_session()
+            meter = _following[0] if _following else None
+            if meter is None or meter.comm is None:  # none yet, or closed
+                meter = QuotaMeter(current, autostart=autostart, fetch_key=fetch_key,
+                                   follow=True)
+                _following[:] = [meter]
+            elif meter._session() is not current:
+                meter._attach(current)
+            return meter
         meter = _meters.get(session)
-        if meter is None or meter.comm is None:  # none yet, or closed
+        if meter is None or meter.comm is None:
             meter = _meters[session] = QuotaMeter(session, autostart=autostart,
                                                   fetch_key=fetch_key)
         return meter

@@ -26,6 +26,9 @@ from .routing import Needs, RoutingError, candidates, needs_of, rank_key, resolv
 
 __all__ = ["handle_chat"]
 
+#: Injected faults that imitate a quota rejection not counted in the day (see quota.py).
+QUOTA_FAULTS = frozenset({"rate_limit_day"})
+
 Route = tuple[str, list[CatalogModel] | RoutingError]
 
 
@@ -121,6 +124,8 @@ def _try(req: _Request, attempt: int, requested: str,
         err = fault_error(fault, ctx)
         if err is not None:
             rec.notes.append(f"{model.id}: fault {fault}")
+            if fault in QUOTA_FAULTS and model.is_free:
+                host.quota.uncount_day(req.key)  # like the quota's own 429s
             return err, not (fault in FALLBACK_FAULTS and attempt + 1 < len(req.ids))
     parses = media.file_parses(body["messages"])
     ptoks = prompt_tokens(body["messages"]) + sum(p.tokens for p in parses)

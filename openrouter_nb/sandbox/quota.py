@@ -6,10 +6,17 @@ Counting rules (the real service documents only "failed attempts count"; the res
   request validation is an *attempt*. An admitted attempt counts in the minute window **and**
   the daily counter, whatever happens next (faults, provider errors, broken output).
 * A request rejected by the quota itself (429 ``free-models-per-min`` / ``-per-day``) still counts
-  in the **minute window** (hammering keeps you locked out) but not in the daily counter, so
-  ``used`` never exceeds ``limit``. Set ``count_rejected=False`` to drop it from the window too.
+  in the **minute window** (hammering keeps you locked out). A per-minute rejection also counts
+  in the daily counter (failed attempts count); a per-day rejection does not, so ``used`` never
+  exceeds ``limit``. Set ``count_rejected=False`` to count neither.
+* An injected ``rate_limit_day`` fault counts like the rejection it imitates: not in the daily
+  counter. (The client's ledger counts the same way, so the two agree.)
 * One ``models`` fallback request counts once, however many models it tries.
 * Malformed requests (400/401) never reach the limiter and do not count.
+
+Continuing a day: :meth:`QuotaEngine.seed` starts a key's counters from attempts made before
+this engine existed (an in-process sandbox is seeded from the ledger's sandbox rows, so a new
+kernel does not start the day from zero). The seeded count never exceeds the daily limit.
 """
 
 from __future__ import annotations
@@ -96,10 +103,27 @@ class QuotaEngine:
                 reset = self._minute_reset(st)
                 if self.count_rejected:
                     st.window.append(now)
+                    st.used += 1  # below rpd here: used never exceeds the limit
                 return QuotaDecision("minute", self.rpm, int(reset * 1000), st.used)
             st.window.append(now)
             st.used += 1
             return QuotaDecision(None, self.rpd, int(next_utc_midnight(now) * 1000), st.used)
+
+    def seed(self, key: str, *, used_today: int, recent: list[float] | None = None) -> None:
+        """Start ``key``'s day at ``used_today`` attempts (at most the limit) and its minute
+        window with the attempt times ``recent`` (those inside the window are kept)."""
+        with self._lock:
+            now = self.clock()
+            st = self._state(key, now)
+            st.used = max(st.used, min(self.rpd, max(0, int(used_today))))
+            cutoff = now - self.window_s
+            st.window = sorted([*st.window, *(t for t in recent or () if cutoff < t <= now)])
+
+    def uncount_day(self, key: str) -> None:
+        """Take one admitted attempt off ``key``'s daily count (an injected per-day 429)."""
+        with self._lock:
+            st = self._state(key, self.clock())
+            st.used = max(0, st.used - 1)
 
     def daily(self, key: str) -> dict[str, int]:
         """``free_model_daily_requests`` for ``/key``: used, limit, remaining (UTC day)."""
