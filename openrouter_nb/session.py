@@ -442,7 +442,7 @@ def get_session() -> Session:
         made = _default is None
         if made:
             _default = Session()
-        session = _default
+        session: Session = _default  # type: ignore[assignment]  # made just above if None
     if made:
         _tell_watchers(session)
     return session

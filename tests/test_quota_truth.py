@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,8 @@ def test_sandbox_and_live_never_count_against_each_other(
     live.ask("live one", MODEL)
     assert live.quota.state().day_used == 1
     assert sandbox.quota.state().day_used == 2
-    assert make_session().sandbox.quota.daily(sandbox._key or "")["used"] == 2  # type: ignore
+    again = make_session().sandbox
+    assert again is not None and again.quota.daily(sandbox._key or "")["used"] == 2
 
 
 def test_the_seeded_day_never_exceeds_the_limit(make_session: Callable[..., Session]) -> None:
@@ -163,7 +164,7 @@ def test_the_day_block_never_hides_an_unknown_model(make_session: Callable[..., 
     sent = chat_requests(session)
     with pytest.raises(orn.ModelUnavailableError, match="Unknown model id") as info:
         session.ask("hello", "nobody/no-such-model:free")
-    assert info.value.reason == "unknown_model"  # type: ignore[attr-defined]
+    assert info.value.reason == "unknown_model"
     assert chat_requests(session) == sent  # the catalog said so: nothing was sent
     row = session.ledger.rows(newest_first=True, limit=1)[0]
     assert row["error_kind"] == "model_unavailable" and row["http_status"] is None
@@ -173,7 +174,7 @@ def test_the_day_block_never_hides_an_unknown_model(make_session: Callable[..., 
 
 # -- the meter follows the default session ---------------------------------------------------------
 @pytest.fixture
-def shell(session: Session) -> InteractiveShell:
+def shell(session: Session) -> Iterator[InteractiveShell]:
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "openrouter_nb")
     yield ip

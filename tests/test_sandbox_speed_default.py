@@ -52,11 +52,11 @@ def test_load_ext_sets_realistic_only_with_live_display(monkeypatch: pytest.Monk
 
 def test_sessions_take_the_default_and_options_override(
         make_session: Callable[..., Session], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert make_session().sandbox.speed == "instant"  # type: ignore[union-attr]
+    assert make_session().sandbox.speed == "instant"
     monkeypatch.setenv(speed.SPEED_ENV, "realistic")
-    assert make_session().sandbox.speed == "realistic"  # type: ignore[union-attr]
+    assert make_session().sandbox.speed == "realistic"
     chosen = make_session(sandbox_options={"speed": "instant"})
-    assert chosen.sandbox.speed == "instant"  # type: ignore[union-attr]
+    assert chosen.sandbox.speed == "instant"
 
 
 KERNEL = r"""
@@ -84,7 +84,7 @@ def test_an_interactive_shell_outside_pytest(tmp_path: object, display: str,
 def line(ip: InteractiveShell, text: str) -> str:
     with capture_output() as cap:
         ip.run_line_magic("openrouter", text)
-    return cap.stdout
+    return str(cap.stdout)
 
 
 def test_the_speed_command(ip: InteractiveShell, session: Session) -> None:
@@ -97,7 +97,7 @@ def test_the_speed_command(ip: InteractiveShell, session: Session) -> None:
     assert derived is not session and derived.sandbox is not None
     assert derived.sandbox.speed == "realistic"
     assert "speed: instant" in line(ip, "sandbox on --speed=instant")
-    assert orn.get_session().sandbox.speed == "instant"  # type: ignore[union-attr]
+    assert orn.get_session().sandbox.speed == "instant"
     said = line(ip, "sandbox --speed fast")
     assert said == ("%openrouter sandbox --speed: The sandbox speed must be 'instant' or "
                     "'realistic', not 'fast'.\n")

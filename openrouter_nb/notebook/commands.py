@@ -226,8 +226,8 @@ def cmd_sandbox(args: list[str]) -> None:
     """``sandbox on|off [--speed instant|realistic]``, ``sandbox --speed X``, ``sandbox faults``."""
     from ..speed import SPEEDS
 
-    words, speed = _speed_flag(args)
-    if speed is False:
+    words, speed, ok = _speed_flag(args)
+    if not ok:
         return
     choice = words[0].lower() if words else ""
     if choice == "faults":
@@ -250,11 +250,14 @@ def cmd_sandbox(args: list[str]) -> None:
         f"; speed: {session.sandbox.speed}" if session.sandbox is not None else ""))
 
 
-def _speed_flag(args: list[str]) -> tuple[list[str], str | None | bool]:
-    """``args`` without ``--speed X``, and X (None: not given; False: refused, said why)."""
+def _speed_flag(args: list[str]) -> tuple[list[str], str | None, bool]:
+    """``args`` without ``--speed X``, X (None: not given), and False if X was refused (the
+    reason printed)."""
     from ..speed import check
 
-    words, speed, rest = [], None, list(args)
+    words: list[str] = []
+    speed: str | None = None
+    rest = list(args)
     while rest:
         word = rest.pop(0)
         if word == "--speed" or word.startswith("--speed="):
@@ -263,10 +266,10 @@ def _speed_flag(args: list[str]) -> tuple[list[str], str | None | bool]:
                 speed = check(value)
             except ValueError as error:
                 print(f"%openrouter sandbox --speed: {error}")
-                return words, False
+                return words, None, False
         else:
             words.append(word)
-    return words, speed
+    return words, speed, True
 
 
 def _set_speed(session: Session, speed: str) -> None:
