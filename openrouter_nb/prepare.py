@@ -185,10 +185,12 @@ def _check_reasoning(engine: Engine, call: Call) -> None:
 
 
 def estimate_tokens(call: Call) -> int:
-    """A rough prompt size: about four characters a token, plus a few per message."""
+    """A rough prompt size: about four characters a token, plus a few per message; an
+    attached image or file counts what a model reads of it, not its base64 characters."""
     chars = sum(len(p.text) if isinstance(p, TextPart) else len(p.payload)
-                for m in call.messages for p in m.parts)
-    return chars // 4 + 4 * len(call.messages)
+                for m in call.messages for p in m.parts if not attached.is_media(p))
+    media = sum(attached.media_tokens(p) for m in call.messages for p in m.parts)
+    return chars // 4 + 4 * len(call.messages) + media
 
 
 def _check_context(engine: Engine, call: Call) -> None:

@@ -24,7 +24,7 @@ from .messages import Part
 if TYPE_CHECKING:  # pragma: no cover
     from .call import Call, Engine
 
-__all__ = ["IMAGE_NOTE", "guard", "has_images"]
+__all__ = ["IMAGE_NOTE", "guard", "has_images", "is_media", "media_tokens"]
 
 IMAGE_NOTE = ("images are sent unread by the privacy guard: make sure they hold no personal "
               "data (said once per session)")
@@ -36,6 +36,25 @@ Refuse = Callable[..., Any]
 
 def _parts(call: Call, kind: str) -> list[Part]:
     return [p for m in call.messages for p in m.parts if isinstance(p, Part) and p.type == kind]
+
+
+#: What the context check counts for an attachment (reference: images cost a few hundred
+#: tokens at most; a parsed PDF page about 500): a rough size, not its base64 length.
+IMAGE_TOKENS = 300
+FILE_TOKENS_PER_KB = 5
+
+
+def is_media(part: Any) -> bool:
+    return isinstance(part, Part) and part.type in ("image_url", "file")
+
+
+def media_tokens(part: Any) -> int:
+    """A rough token count for an image or file part (0 for anything else)."""
+    if not is_media(part):
+        return 0
+    if part.type == "image_url":
+        return IMAGE_TOKENS
+    return len(part.payload) * 3 // 4 // 1024 * FILE_TOKENS_PER_KB + 100
 
 
 def has_images(call: Call) -> bool:

@@ -360,11 +360,11 @@ def test_batch_takes_each_rows_attachment_from_a_column(
 
 def test_the_openai_sdk_sends_an_image_to_the_sandbox_server(server: SandboxServer) -> None:
     openai = pytest.importorskip("openai")
-    client = openai.OpenAI(base_url=server.base_url, api_key=sandbox_key("sdk-image"))
     url = "data:image/png;base64," + base64.b64encode(png(12, 9)).decode()
-    reply = client.chat.completions.create(model=VISION, messages=[{"role": "user", "content": [
-        {"type": "text", "text": "What is this?"},
-        {"type": "image_url", "image_url": {"url": url}}]}])
+    with openai.OpenAI(base_url=server.base_url, api_key=sandbox_key("sdk-image")) as client:
+        reply = client.chat.completions.create(model=VISION, messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": url}}]}])
     assert "12×9 pixels" in (reply.choices[0].message.content or "")
     assert reply.model == VISION
 

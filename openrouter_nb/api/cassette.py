@@ -15,6 +15,7 @@ silent wrong answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,22 @@ def _path(url: httpx.URL | str) -> str:
     path = urlsplit(str(url)).path
     marker = "/api/v1/"
     return path[path.index(marker) + len(marker) - 1:] if marker in path else path
+
+
+def _hashed(value: Any) -> Any:
+    """``value`` with every ``data:`` URL (an attached image or PDF) replaced by its SHA-256:
+    the cassette keeps what identifies the attachment, not its bytes, and a conversation that
+    resends an image every turn does not store it again each time."""
+    if isinstance(value, str):
+        if value.startswith("data:") and len(value) > 128:
+            head = value.split(",", 1)[0]
+            return f"{head},sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+        return value
+    if isinstance(value, list):
+        return [_hashed(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _hashed(item) for key, item in value.items()}
+    return value
 
 
 def _request_key(method: str, path: str, body: Any) -> str:
@@ -65,7 +82,7 @@ class RecordingTransport(httpx.BaseTransport):
         key = auth.removeprefix("Bearer ").strip() or None
         response = self.inner.handle_request(request)
         entry_request = {"method": request.method, "path": _path(request.url),
-                         "body": json.loads(redact(json.dumps(_body_of(request)), key))}
+                         "body": _hashed(json.loads(redact(json.dumps(_body_of(request)), key)))}
         headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
         chunks: list[bytes] = []
 
@@ -122,7 +139,7 @@ class ReplayTransport(httpx.BaseTransport):
                                     "%openrouter record PATH (or Session(record=PATH)).")
         self.entries = load_cassette(self.path)
         self._keys = [_request_key(e["request"]["method"], e["request"]["path"],
-                                   e["request"]["body"]) for e in self.entries]
+                                   _hashed(e["request"]["body"])) for e in self.entries]
         self._used = [False] * len(self.entries)
         self._next = 0
         self.fallback = fallback
@@ -141,8 +158,8 @@ class ReplayTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = _body_of(request)
-        key = _request_key(request.method, _path(request.url), json.loads(redact(json.dumps(body),
-                                                                                 None)))
+        key = _request_key(request.method, _path(request.url),
+                           _hashed(json.loads(redact(json.dumps(body), None))))
         entry = self._take(key)
         if entry is None:
             if self.fallback is not None:

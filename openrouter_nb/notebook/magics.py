@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.utils.process import arg_split  # type: ignore[attr-defined]  # per platform, no __all__
 
 from .._text import interpolate, placeholders
 from ..api.errors import OpenRouterError
+from . import attach
 from .commands import COMMANDS, default_session
 from .display import FORMATS, DisplayTarget, StreamingDisplay, live_streaming_enabled
 from .flags import did_you_mean, unquote
@@ -114,6 +115,16 @@ class OpenRouterMagics(Magics):
               help="show the answer only when complete (see OPENROUTER_NB_STREAM_DISPLAY)")
     @argument("--no-cache", action="store_true",
               help="send even when %%openrouter cache on holds an identical answer")
+    @argument("--image", action="append", default=None, metavar="PATH|URL|{var}",
+              help="attach an image (repeatable): a file, an https URL, or {var} for a PIL "
+                   "image or matplotlib figure; {var} in the cell body places it there")
+    @argument("--file", action="append", default=None, metavar="PATH|{var}",
+              help="attach a PDF, text or CSV file, or {var} for a DataFrame (repeatable)")
+    @argument("--max-side", type=int, default=None, metavar="N",
+              help="downscale attached images to at most N pixels a side")
+    @argument("--pdf-engine", default=None, metavar="ENGINE",
+              help="PDF parsing: cloudflare-ai (free, the default), mistral-ocr, native")
+    @no_var_expand  # {var} in --image/--file names a variable; IPython would stringify it
     @cell_magic("openrouter")
     def openrouter_cell(self, line: str, cell: str) -> None:
         """Ask a model; the cell body is the prompt.
@@ -146,6 +157,10 @@ class OpenRouterMagics(Magics):
             options["schema"] = lookup_schema(args.schema, namespace)
         if args.allow_sensitive:
             options["allow_sensitive"] = True
+        options.update({k: v for k, v in (("max_side", args.max_side),
+                                          ("pdf_engine", args.pdf_engine)) if v is not None})
+        prompt = attach.cell_prompt(cell, args, namespace, hidden, options)
+        attach.show_thumbnails(prompt, options)
         if args.no_cache:
             options["cache"] = False
         options.update(tool_flags(args, namespace))
