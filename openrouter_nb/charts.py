@@ -83,9 +83,9 @@ def usage_frames(ledger_rows: pd.DataFrame, *, now: float, days: int = 1,
       against ``day_limit``;
     - ``minutes``: today's busiest minutes (free requests in each clock minute), against
       ``minute_limit``;
-    - ``latency``: per model that answered in the last ``days`` days: answers, median and p95
-      latency and time to first token (seconds);
-    - ``outcomes``: attempts of the last ``days`` days by outcome (``ok``, ``cached`` or the
+    - ``latency``: per model that answered in the last ``days`` UTC days (1: since midnight):
+      answers, median and p95 latency and time to first token (seconds);
+    - ``outcomes``: attempts of the same days by outcome (``ok``, ``cached`` or the
       error kind);
     - ``tokens``: prompt, completion and reasoning tokens per model over the same days.
     """
@@ -112,7 +112,7 @@ def usage_frames(ledger_rows: pd.DataFrame, *, now: float, days: int = 1,
         "requests": per_minute.to_numpy(dtype="int64"),
     })
     minutes["minute_limit"] = minute_limit
-    window = _rows(ledger_rows, now - days * 86400.0, now)
+    window = _rows(ledger_rows, midnight - (days - 1) * 86400.0, now)
     return {"hourly": hourly, "minutes": minutes, "latency": _latency(window),
             "outcomes": _outcomes(window), "tokens": _tokens(window)}
 
@@ -213,7 +213,8 @@ def usage_figure(frames: dict[str, pd.DataFrame], *, day: str) -> Figure:
     ax.plot(hourly["hour"], hourly["total"], color="#333333", label="running total")
     ax.axhline(int(hourly["day_limit"].iloc[0]), color="#c44e52", linestyle="--",
                label="daily limit")
-    ax.set(title=f"Free requests today by hour ({day} UTC)", xlabel="hour (UTC)",
+    figure.suptitle(f"Usage on {day} (UTC)", fontsize=10)
+    ax.set(title="Free requests today by hour", xlabel="hour (UTC)",
            ylabel="requests", xlim=(-0.5, 23.5))
     ax.legend(loc="upper left", fontsize=7)
     ax = figure.add_subplot(grid[0, 1])

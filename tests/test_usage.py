@@ -97,7 +97,8 @@ def test_usage_figure_panels_and_titles(ledger_rows: pd.DataFrame) -> None:
     frames = usage_frames(ledger_rows, now=NOW, days=1)
     figure = usage_figure(frames, day="2026-09-07")
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles == ["Free requests today by hour (2026-09-07 UTC)", "Busiest minutes today",
+    assert figure.get_suptitle() == "Usage on 2026-09-07 (UTC)"
+    assert titles == ["Free requests today by hour", "Busiest minutes today",
                       "Latency and first token per model", "Outcomes by kind",
                       "Tokens by model"]
     hours, minutes, latency, outcomes, tokens = figure.axes
