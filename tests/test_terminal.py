@@ -124,3 +124,18 @@ def test_picker_prints_a_table_with_a_hint(term: InteractiveShell, session: Sess
     vision = [m.id for m in session.catalog.filter(free=True, vision=True)]
     assert vision and all(any(line[2:].startswith(m + " ") for line in lines) for m in vision)
     assert "To pin one:" in cap.stdout
+
+
+def test_retry_status_uses_a_plain_symbol() -> None:
+    out = io.StringIO()
+    view = TerminalDisplay(stream=out)
+    view.on_event("retry", {"attempt": 0, "wait_s": 12, "reason": "per-minute limit"})
+    assert out.getvalue() == "◷ per-minute limit: waiting 12 s, attempt 1\n"
+
+
+def test_wait_mark_in_html_needs_no_emoji_font() -> None:
+    from openrouter_nb.notebook.display import WAIT_ICON_HTML, status_html
+
+    page = status_html("⏳ waiting 31 s for a free slot (20/minute) <b>")
+    assert "⏳" not in page and page.startswith(WAIT_ICON_HTML)
+    assert page.endswith("waiting 31 s for a free slot (20/minute) &lt;b&gt;")

@@ -223,6 +223,19 @@ def error_bundle(error: OpenRouterError) -> Bundle:
     }
 
 
+#: ⏳ is an empty box where no emoji font is installed: in HTML a small CSS ring stands in
+#: for it (no font needed); text/plain keeps the character
+WAIT_ICON_HTML = ('<span role="img" aria-label="waiting" style="display:inline-block;'
+                  "width:0.7em;height:0.7em;margin-right:0.35em;vertical-align:-0.05em;"
+                  "border:2px solid currentColor;border-right-color:transparent;"
+                  'border-radius:50%"></span>')
+
+
+def status_html(status: str) -> str:
+    """A status line as HTML, escaped, its ⏳ drawn without an emoji font."""
+    return html.escape(status).replace("⏳ ", WAIT_ICON_HTML).replace("⏳", WAIT_ICON_HTML)
+
+
 def interrupted_note(characters: int) -> str:
     """The line that ends an interrupted answer (the ledger row is written by the pipeline)."""
     kept = f"{characters:,} character{'s' if characters != 1 else ''}"
@@ -391,7 +404,7 @@ class StreamingDisplay:
             head += "(thinking…)\n\n"
         bundle = {"text/plain": terminal_text(f"{head}{text}▌" if text else head.strip())}
         if self.fmt == "markdown" and (text or self.status or thinking):
-            status = f"<p><em>{html.escape(self.status)}</em></p>" if self.status else ""
+            status = f"<p><em>{status_html(self.status)}</em></p>" if self.status else ""
             folded = thinking_html(thinking, live=not text) if thinking else ""
             body = to_html(f"{text}▌", budget_ms=PREVIEW_BUDGET_MS) if text else ""
             bundle["text/html"] = f"{status}{folded}{body}"

@@ -100,6 +100,7 @@ class TerminalDisplay:
     def _show_status(self, line: str, *, keep: bool = False) -> None:
         if self._written and not self._written.endswith("\n"):
             self._write("\n")
+        line = line.replace("⏳", "◷")  # a symbol every terminal font has
         self._write(line + ("\n" if keep else ""))
         self._status = not keep
 
