@@ -130,45 +130,60 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def lab_server(tmp_path_factory: pytest.TempPathFactory,
-               chromium_executable: str) -> Iterator[LabServer]:
-    """JupyterLab on a free loopback port, no token, ``window.jupyterapp`` exposed."""
-    _require("jupyterlab", "pip install jupyterlab")
-    base = tmp_path_factory.mktemp("lab")
+#: the two frontends: the module to run and its app class (for ``expose_app_in_browser``)
+FRONTENDS = {"lab": ("jupyterlab", "LabApp"), "notebook": ("notebook", "JupyterNotebookApp")}
+
+
+@contextlib.contextmanager
+def jupyter_server(base: Path, flavor: str = "lab",
+                   env: dict[str, str] | None = None) -> Iterator[LabServer]:
+    """JupyterLab or Notebook 7 on a free loopback port, no token, ``window.jupyterapp``.
+
+    ``env`` is added to :func:`lab_environment` (e.g. live streaming display for one test).
+    """
+    module, app = FRONTENDS[flavor]
+    _require(module, f"pip install {'notebook>=7' if flavor == 'notebook' else 'jupyterlab'}")
     root = base / "root"
     root.mkdir()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = base / "jupyterlab.log"
+    log = base / f"{flavor}.log"
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        sys.executable, "-m", module, "--no-browser", "--allow-root",
         "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
         "--IdentityProvider.token=", "--ServerApp.password=",
-        "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
+        f"--{app}.expose_app_in_browser=True", f"--ServerApp.root_dir={root}",
     ]
+    environment = {**lab_environment(base), **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, env=lab_environment(base),
-                                   cwd=root)
+                                   stderr=subprocess.STDOUT, env=environment, cwd=root)
     server = LabServer(url=url, root=root, runtime=base / "runtime", log=log,
                        process=process)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"JupyterLab exited with code {process.returncode}:\n"
+                pytest.fail(f"{module} exited with code {process.returncode}:\n"
                             f"{server.log_tail()}")
             with contextlib.suppress(OSError):
                 if _get(f"{url}/api") == 200:
                     break
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not answer {url}/api within {SERVER_START_S:.0f} s:"
+                pytest.fail(f"{module} did not answer {url}/api within {SERVER_START_S:.0f} s:"
                             f"\n{server.log_tail()}")
             time.sleep(0.25)
         yield server
     finally:
         _stop(server)
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory: pytest.TempPathFactory,
+               chromium_executable: str) -> Iterator[LabServer]:
+    """JupyterLab on a free loopback port, no token, ``window.jupyterapp`` exposed."""
+    with jupyter_server(tmp_path_factory.mktemp("lab"), "lab") as server:
+        yield server
 
 
 def _stop(server: LabServer) -> None:
