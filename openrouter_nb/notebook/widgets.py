@@ -217,7 +217,7 @@ class QuotaMeter(w.VBox):
             f"<td>{used}/{limit}</td></tr>"
             for name, used, limit in (("this minute", s.minute_used, s.minute_limit),
                                       ("today", s.day_used, s.day_limit)))
-        notes = [countdown_text(s, s.now)] + [label.value for label in (
+        notes = ["the day resets at 00:00 UTC"] + [label.value for label in (
             self.model_label, self.budget_label, self.note_label) if label.value]
         return (f"<div>{self.title.value}<table>{rows}</table><small style='color:gray'>"
                 f"{'<br>'.join(html.escape(n) for n in notes)}<br>(a snapshot: widgets do not "
