@@ -31,15 +31,27 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .answer import Answer
     from .api.types import StreamDelta
-    from .conversation import Conversation
-    from .session import Session
+
+
+class Session(Protocol):
+    """What the async API needs of a session (``openrouter_nb.session.Session`` has it)."""
+
+    def ask(self, prompt: str, model: str | None = None, **options: Any) -> Answer: ...
+
+    def batch(self, frame: pd.DataFrame, prompt: str, **options: Any) -> pd.DataFrame: ...
+
+
+class Conversation(Protocol):
+    """What ``aconversation_ask`` needs of a conversation."""
+
+    def ask(self, text: Any, **options: Any) -> Answer: ...
 
 __all__ = ["ASYNC_WORKERS", "abatch", "aask", "aconversation_ask", "run_in_pool",
            "set_async_workers"]

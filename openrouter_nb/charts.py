@@ -13,9 +13,10 @@ here, on first use (it is in the ``notebook`` and ``test`` extras, not a core de
 from __future__ import annotations
 
 import io
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .quota import FREE_RPM, is_free_model, utc_midnight_before
 
@@ -51,7 +52,8 @@ class Usage:
     def png(self) -> bytes:
         """The figure as PNG bytes (fixed dpi, no metadata: the same data, the same bytes)."""
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+        with _style():
+            self.figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
         return buffer.getvalue()
 
     def _repr_png_(self) -> bytes:
@@ -97,7 +99,10 @@ def usage_frames(ledger_rows: pd.DataFrame, *, now: float, days: int = 1,
     sent = free[_sent(free)]
     cached = free[free["status"] == "cached"]
     hours = pd.RangeIndex(24, name="hour")
-    hour_of = lambda rows: ((rows["epoch"] - midnight) // 3600).astype(int)  # noqa: E731
+
+    def hour_of(rows: pd.DataFrame) -> pd.Series:
+        return ((rows["epoch"] - midnight) // 3600).astype(int)
+
     hourly = pd.DataFrame({
         "sent": sent.groupby(hour_of(sent)).size().reindex(hours, fill_value=0),
         "cached": cached.groupby(hour_of(cached)).size().reindex(hours, fill_value=0),
@@ -192,10 +197,15 @@ def drift_frames(ledger_rows: pd.DataFrame, *, now: float, days: int = 7
 
 
 # -- the figures --------------------------------------------------------------------------------
-def _figure(size: tuple[float, float]) -> Figure:
+def _style() -> AbstractContextManager[Any]:
+    """Fixed fonts and sizes for our figures only (the user's rcParams are left alone)."""
     import matplotlib
 
-    matplotlib.rcParams.update(STYLE)
+    context: AbstractContextManager[Any] = matplotlib.rc_context(cast(Any, STYLE))
+    return context
+
+
+def _figure(size: tuple[float, float]) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=size, dpi=DPI, layout="constrained")
@@ -203,6 +213,11 @@ def _figure(size: tuple[float, float]) -> Figure:
 
 def usage_figure(frames: dict[str, pd.DataFrame], *, day: str) -> Figure:
     """Five panels: the day by hour, the busiest minutes, latency, outcomes, tokens."""
+    with _style():
+        return _usage_panels(frames, day)
+
+
+def _usage_panels(frames: dict[str, pd.DataFrame], day: str) -> Figure:
     figure = _figure((11.0, 6.4))
     grid = figure.add_gridspec(2, 3)
     hourly, minutes = frames["hourly"], frames["minutes"]
@@ -273,6 +288,11 @@ def _short(model: Any) -> str:
 
 def drift_figure(frames: dict[str, pd.DataFrame], *, days: int) -> Figure:
     """Two panels: each day's answers stacked by served model; latency and validity."""
+    with _style():
+        return _drift_panels(frames, days)
+
+
+def _drift_panels(frames: dict[str, pd.DataFrame], days: int) -> Figure:
     figure = _figure((11.0, 3.8))
     served = frames["served"]
     table = served.pivot_table(index="day", columns="model", values="answers",
