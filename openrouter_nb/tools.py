@@ -313,6 +313,8 @@ def check_arguments(values: Any, parameters: Mapping[str, Any],
 
 def _result_text(result: Any) -> str:
     text: str
+    if getattr(result, "shape", None) == () and callable(getattr(result, "item", None)):
+        result = result.item()  # a numpy scalar (e.g. one cell of a DataFrame)
     if hasattr(result, "model_dump_json"):
         text = str(result.model_dump_json())
     elif isinstance(result, str):

@@ -35,7 +35,8 @@ _STOP = frozenset("a an and are as at be by can do does for from get give how i 
                   "when which who with you your".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
-_EXPRESSION = re.compile(r"[-(]*\d[\d.\s]*(?:[-+*/^%x×÷]\s*[(]*\s*\d[\d.\s)]*)+")
+_OPERAND = r"\(*\s*\d+(?:\.\d+)?\s*\)*"
+_EXPRESSION = re.compile(rf"-?{_OPERAND}(?:\s*[-+*/^%x×÷]\s*{_OPERAND})+")
 
 
 def _words(text: str) -> set[str]:
@@ -158,7 +159,8 @@ def _string_from(key: str, question: str, tool_words: set[str]) -> str:
     if key.lower() in ("expression", "expr", "formula", "calculation"):
         found = _EXPRESSION.search(question)
         if found:
-            return " ".join(found.group(0).split()).replace("x", "*").replace("×", "*")
+            text = " ".join(found.group(0).split()).replace("x", "*").replace("×", "*")
+            return text.replace("÷", "/")
     quoted: list[str] = re.findall(r"[\"“']([^\"”']{1,60})[\"”']", question)
     if quoted:
         return quoted[0]
