@@ -20,8 +20,10 @@ from .api.errors import (
     AuthError,
     BadRequestError,
     BudgetExceeded,
+    CassetteError,
     CreditsError,
     DailyRateLimit,
+    HomeFolderError,
     InFlightCredits,
     InvalidOutputError,
     MidStreamError,
@@ -180,7 +182,9 @@ def batch(df: pd.DataFrame, prompt: str, *, model: str | None = None, out: str =
 
     Returns ``df`` with ``out``, ``{out}_model`` and ``{out}_status`` columns (and
     ``{out}_data`` with a ``schema``). ``progress="auto"`` shows a progress bar in a
-    notebook and a text line elsewhere; pass ``None`` for none.
+    notebook and a text line elsewhere; pass ``None`` for none. Several rows are in flight at
+    once: on free models as many as the minute window admits (the pacer decides when each
+    starts), on paid ones ``concurrency=`` (default 16, halved on a 429 or ``Retry-After``).
     """
     from .batching import text_progress
 
@@ -226,9 +230,11 @@ __all__ = [
     "AuthError",
     "BadRequestError",
     "BudgetExceeded",
+    "CassetteError",
     "Conversation",
     "CreditsError",
     "DailyRateLimit",
+    "HomeFolderError",
     "InFlightCredits",
     "InvalidOutputError",
     "MidStreamError",

@@ -30,11 +30,14 @@ class OpenRouterAccessor:
         self._frame = frame
 
     def ask(self, prompt: str, *, model: str | None = None, out: str = "answer",
-            schema: Any = None, progress: Any = "auto", **options: Any) -> pd.DataFrame:
-        """One request per row (``prompt`` uses ``{column}`` placeholders), paced by the quota
-        and resumable; returns a copy with ``out``, ``{out}_model`` and ``{out}_status``."""
+            schema: Any = None, progress: Any = "auto", concurrency: int | None = None,
+            **options: Any) -> pd.DataFrame:
+        """One request per row (``prompt`` uses ``{column}`` placeholders), several in flight,
+        paced by the quota and resumable; returns a copy with ``out``, ``{out}_model`` and
+        ``{out}_status``. ``concurrency`` caps the rows in flight (default: the minute limit on
+        free models, 16 on paid ones)."""
         return batch(self._frame, prompt, model=model, out=out, schema=schema,
-                     progress=progress, **options)
+                     progress=progress, concurrency=concurrency, **options)
 
     def estimate_cost(self, model: str) -> Any:
         """Price these ledger rows (``orn.log()`` or a slice of it) at ``model``'s prices."""

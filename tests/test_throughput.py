@@ -246,3 +246,13 @@ def test_abatch_in_asyncio(make_session: Callable[..., Session]) -> None:
     frame = pd.DataFrame({"text": ["a", "b", "c"]})
     result = asyncio.run(session.abatch(frame, "Label: {text}", model=MODEL, progress=None))
     assert (result["answer_status"] == "ok").all() and len(chats(session.sandbox)) == 3
+
+
+def test_accessor_passes_concurrency(session: Session) -> None:
+    import openrouter_nb.pandas  # noqa: F401 - registers df.openrouter
+
+    frame = pd.DataFrame({"text": [f"row {n}" for n in range(5)]})
+    result = frame.openrouter.ask("Label: {text}", model=MODEL, concurrency=3, progress=None)
+    assert (result["answer_status"] == "ok").all()
+    assert result.attrs["openrouter_batch"]["concurrency"] == 3
+    assert peak_overlap(chats(session.sandbox)) <= 3
