@@ -22,6 +22,8 @@ from .api.errors import (
     SensitiveInputBlocked,
 )
 from .catalog import FREE_ROUTER
+from .ledger import Ledger
+from .ledger_file import read_only_error
 from .messages import TextPart
 from .options import MAX_MODELS
 from .validate import SchemaSpec
@@ -38,6 +40,10 @@ CONTEXT_CHECK_FROM = 2000
 
 def prepare(engine: Engine, call: Call) -> Call:
     """``call`` checked and completed (its schema parsed), or a refusal raised."""
+    ledger = getattr(engine, "ledger", None)
+    if isinstance(ledger, Ledger) and ledger.read_only:
+        # Nothing could record the attempt: refuse before anything is sent or counted.
+        raise read_only_error(ledger.path)
     if not call.messages or not _has_content(call):
         _refuse(engine, call, BadRequestError(
             "The prompt is empty. Write something in the cell (or pass a non-empty string)."))

@@ -280,3 +280,14 @@ def test_kernels_opening_a_damaged_ledger_together_move_it_aside_once(tmp_path: 
     aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert len(aside) == 1 and aside[0].read_bytes() == GARBAGE
     assert len(Ledger(path)) == 6
+
+
+def test_asking_on_a_read_only_ledger_sends_nothing(tmp_path: Path, chmod: Chmod) -> None:
+    path = a_ledger(tmp_path / "ledger.sqlite")
+    chmod(path, 0o444)
+    session = orn.Session(sandbox=True, ledger=Ledger(path))
+    with pytest.raises(HomeFolderError, match="read-only"):
+        session.ask("hello")
+    sent = [r for r in session.sandbox.requests if r.path.endswith("/chat/completions")]
+    assert sent == [] and session.quota.state().day_used == 0
+    session.close()
