@@ -73,7 +73,7 @@ def test_interrupt_keeps_row_and_finishes_view(ip: InteractiveShell, session: Se
     assert partial and PROMPT not in partial
     assert row["latency_s"] >= 0
     final = live.bundles[-1]
-    note = f"⏹ interrupted — {len(partial):,} characters kept in the ledger (%openrouter log)"
+    note = f"■ interrupted — {len(partial):,} characters kept in the ledger (%openrouter log)"
     assert final["text/plain"] == f"{partial}\n\n{note}"
     assert "▌" not in final["text/plain"] and "▌" not in final["text/html"]
     assert note in final["text/html"]
@@ -100,9 +100,9 @@ def test_after_an_interrupt_the_slot_is_settled_and_the_kernel_answers(
 
 def test_interrupted_note_counts_characters() -> None:
     assert display_module.interrupted_note(1) == \
-        "⏹ interrupted — 1 character kept in the ledger (%openrouter log)"
+        "■ interrupted — 1 character kept in the ledger (%openrouter log)"
     bundle = display_module.interrupted_bundle("", "markdown")
     assert bundle["text/plain"] == \
-        "⏹ interrupted — 0 characters kept in the ledger (%openrouter log)"
+        "■ interrupted — 0 characters kept in the ledger (%openrouter log)"
     hostile = display_module.interrupted_bundle("<script>x</script>\x1b[31m", "markdown")
     assert "<script>" not in hostile["text/html"] and "\x1b" not in hostile["text/plain"]

@@ -83,7 +83,7 @@ def test_interrupt_line_in_terminal() -> None:
     view = TerminalDisplay(stream=out)
     view.on_delta(StreamDelta("Partial"))
     view.interrupted()
-    assert out.getvalue() == ("Partial\n\n⏹ interrupted — 7 characters kept in the ledger "
+    assert out.getvalue() == ("Partial\n\n■ interrupted — 7 characters kept in the ledger "
                               "(%openrouter log)\n")
 
 

@@ -46,7 +46,7 @@ HELP = """\
                      (a model that spends all --max-tokens thinking: raise it, or go low)
 
 %openrouter log [N]        the last N attempts (default 20), newest first, one line each:
-                           time, ✓/✗/⏹, model, latency, tokens, error, prompt;
+                           time, ✓/✗/■, model, latency, tokens, error, prompt;
                            .frame is its DataFrame, orn.log() the whole ledger
 %openrouter quota          the live quota meter (minute and day, countdown, budget)
 %openrouter models [--free|--all] [--vision] [--tools] [--structured] [--min-context N]

@@ -239,7 +239,7 @@ def status_html(status: str) -> str:
 def interrupted_note(characters: int) -> str:
     """The line that ends an interrupted answer (the ledger row is written by the pipeline)."""
     kept = f"{characters:,} character{'s' if characters != 1 else ''}"
-    return f"⏹ interrupted — {kept} kept in the ledger (%openrouter log)"
+    return f"■ interrupted — {kept} kept in the ledger (%openrouter log)"
 
 
 def interrupted_bundle(text: str, fmt: str = "markdown") -> Bundle:

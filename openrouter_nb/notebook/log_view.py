@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 PROMPT_WIDTH = 48
-MARKS = {"ok": "✓", "error": "✗", "interrupted": "⏹", "cached": "↺"}
+MARKS = {"ok": "✓", "error": "✗", "interrupted": "■", "cached": "↺"}
 #: mid-tone colours, readable on white and on JupyterLab's dark background
 COLOURS = {"ok": "#3a9a4a", "error": "#d9534f", "interrupted": "#c88a00", "cached": "#5b8def"}
 HEADERS = ("time", "", "model", "latency", "tokens", "error", "prompt")

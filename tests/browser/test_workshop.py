@@ -7,7 +7,7 @@ first-token delay and tokens per second). A generated notebook is run cell by ce
 1. streaming: the answer's output is sampled while it streams and must go through several
    distinct DOM states (growing text) before the footer appears, with no cursor left after;
 2. interrupt: Kernel → Interrupt (``notebook:interrupt-kernel``) mid-answer leaves the text
-   that arrived, one "⏹ interrupted" line, a one-line ``KeyboardInterrupt`` and no traceback
+   that arrived, one "■ interrupted" line, a one-line ``KeyboardInterrupt`` and no traceback
    of internals; the kernel then answers the next cell;
 3. the compact log: ``%openrouter log`` as one table, newest first, the interrupted row marked;
 4. the dark theme: the log's text is light on a dark background (theme CSS variables).
@@ -157,7 +157,7 @@ def check_workshop(server: LabServer, page: Any, flavor: str, shots: Path) -> No
         }""", arg=INTERRUPT, timeout=STEP_MS)
     command(page, "notebook:interrupt-kernel")
     interrupted = cells.nth(INTERRUPT).locator(".jp-OutputArea")
-    expect(interrupted).to_contain_text("⏹ interrupted —", timeout=STEP_MS)
+    expect(interrupted).to_contain_text("■ interrupted —", timeout=STEP_MS)
     expect(interrupted).to_contain_text("characters kept in the ledger")
     expect(interrupted).to_contain_text("KeyboardInterrupt: stopped after")
     wait_idle(page)
@@ -178,7 +178,7 @@ def check_workshop(server: LabServer, page: Any, flavor: str, shots: Path) -> No
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_have_class(re.compile(r"\born-log-ok\b"))
     expect(rows.nth(1)).to_have_class(re.compile(r"\born-log-interrupted\b"))
-    expect(rows.nth(1)).to_contain_text("⏹")
+    expect(rows.nth(1)).to_contain_text("■")
     expect(rows.nth(2)).to_contain_text("gemma-3-27b-it:free")
     one_line = page.evaluate(
         """() => [...document.querySelectorAll('table.orn-log tbody tr')]
