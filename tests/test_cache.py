@@ -98,3 +98,20 @@ def test_magic_cache_on_off_and_no_cache(ip: InteractiveShell, session: Session,
     ip.run_line_magic("openrouter", "cache off")
     assert "cache: off" in capsys.readouterr().out  # type: ignore[attr-defined]
     assert session.config.call.cache is False
+
+
+def test_a_profile_turns_the_cache_on(tmp_path: object) -> None:
+    from pathlib import Path
+
+    home = Path(str(tmp_path))
+    toml = home / "openrouter_nb.toml"
+    toml.write_text('[profiles.dev]\nmodel = "openai/gpt-oss-20b:free"\ncache = true\n'
+                    'sandbox = true\n')
+    session = Session.from_profile("dev", path=toml, home=home)
+    try:
+        assert session.config.call.cache is True
+        session.ask("Hello from a profile")
+        again = session.ask("Hello from a profile")
+        assert chats(session) == 1 and "cached from" in again.footer()
+    finally:
+        session.close()
