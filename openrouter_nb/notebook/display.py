@@ -373,7 +373,7 @@ class StreamingDisplay:
         if code is not None:
             shell = self.shell
             if shell is None:
-                from IPython import get_ipython
+                from IPython.core.getipython import get_ipython
 
                 shell = get_ipython()
             if shell is not None:

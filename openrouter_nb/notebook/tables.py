@@ -14,7 +14,7 @@ import pandas as pd
 _TABLE = '<table border="1" class="dataframe">'
 
 
-class NoWrapFrame(pd.DataFrame):  # type: ignore[misc]
+class NoWrapFrame(pd.DataFrame):
     """A DataFrame whose ``_repr_html_`` keeps every cell on one line."""
 
     @property
@@ -23,7 +23,7 @@ class NoWrapFrame(pd.DataFrame):  # type: ignore[misc]
 
     def _repr_html_(self) -> str | None:
         page = super()._repr_html_()
-        if page is None:
+        if not isinstance(page, str):
             return None
         return page.replace(_TABLE, _TABLE[:-1] + ' style="white-space:nowrap">', 1)
 
