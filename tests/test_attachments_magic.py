@@ -50,13 +50,13 @@ def test_image_and_file_flags_attach_after_the_prompt(ip: InteractiveShell, sess
     body = chat_bodies(session)[-1]
     content = body["messages"][-1]["content"]
     assert [p["type"] for p in content] == ["text", "image_url", "file", "text"]
-    assert "[Attached table.csv (table 2 rows × 1 columns" in content[3]["text"]
+    assert "[Attached frame.csv (table 2 rows × 1 columns" in content[3]["text"]
     assert body["plugins"] == [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]
     html = out.outputs[0].data["text/html"]
     assert html.count("<img ") == 1 and "b.pdf" in html and "PDF" in html
     assert "<script" not in html
     row = session.ledger.rows()[-1]
-    assert [m["name"] for m in json.loads(row["attachments"])] == ["a.png", "b.pdf", "table.csv"]
+    assert [m["name"] for m in json.loads(row["attachments"])] == ["a.png", "b.pdf", "frame.csv"]
 
 
 def test_a_bad_attachment_flag_is_a_short_usage_error(ip: InteractiveShell,

@@ -30,7 +30,8 @@ _SAFE_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+
 
 
 def _lookup(text: str, namespace: Mapping[str, Any]) -> Any:
-    """``{var}`` -> the variable; a path or URL as written (quotes removed)."""
+    """``{var}`` -> the variable (an image or table named after it); a path or URL as written
+    (quotes removed)."""
     text = unquote(text.strip())
     match = re.fullmatch(r"\{([^\W\d]\w*)\}", text)
     if match is None:
@@ -38,7 +39,11 @@ def _lookup(text: str, namespace: Mapping[str, Any]) -> Any:
     name = match.group(1)
     if name not in namespace or is_dunder(name):
         raise UsageError(f"--image/--file {text}: no variable {name!r} in the notebook.")
-    return namespace[name]
+    value = namespace[name]
+    if isinstance(value, (Attachment, str, bytes)) or isinstance(value, tuple):
+        return value
+    suffix = ".csv" if hasattr(value, "to_csv") else ".png"
+    return attachment(value, name=name + suffix)
 
 
 def cell_prompt(cell: str, args: Any, namespace: Mapping[str, Any],

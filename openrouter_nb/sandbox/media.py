@@ -233,6 +233,8 @@ def describe(messages: Sequence[Mapping[str, Any]], parses: Sequence[FileParse])
     names = {str((p.get("file") or {}).get("filename") or "document.pdf")
              for p in _parts(last) if p.get("type") == "file"}
     lines += [_describe_file(i + 1, p) for i, p in enumerate(x for x in parses if x.name in names)]
+    lines += [f"Earlier file {p.name}: parse reused from the earlier annotation, not parsed "
+              "(nor charged) again." for p in parses if p.name not in names and not p.fresh]
     if not lines:
         return ""
     return ("[sandbox] What the sandbox can tell without a model (simulated): "
