@@ -47,9 +47,10 @@ def _lookup(text: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def cell_prompt(cell: str, args: Any, namespace: Mapping[str, Any],
-                hidden: Mapping[str, Any] | None, options: dict[str, Any]) -> str | list[Any]:
-    """The prompt of a cell (text, or text and placed images) and, in ``options``, what
-    ``--image``/``--file`` attach. Attachment errors become a short ``UsageError``."""
+                hidden: Mapping[str, Any] | None, options: dict[str, Any]) -> Any:
+    """The prompt of a cell (a ``str``, or a list of text and placed images, which ``ask``,
+    ``chat`` and ``compare`` take alike) and, in ``options``, what ``--image``/``--file``
+    attach. Attachment errors become a short ``UsageError``."""
     sources = [_lookup(value, namespace) for value in
                [*(getattr(args, "image", None) or ()), *(getattr(args, "file", None) or ())]]
     try:
