@@ -306,9 +306,10 @@ class Ledger:
             return int(self._conn.execute(sql, (since, account, since, account)).fetchone()[0])
 
     def batch_answers(self, batch_id: str) -> dict[str, dict[str, Any]]:
-        """The successful row of each ``row_key`` of a batch, for resuming it."""
+        """The successful (or cached) row of each ``row_key`` of a batch, for resuming it."""
         rows = self._query(
-            f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE batch_id = ? AND status = 'ok' "
+            f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE batch_id = ? "
+            "AND status IN ('ok', 'cached') "
             "AND (validated IS NULL OR validated = 1) ORDER BY id", (batch_id,),
         )
         return {str(row["row_key"]): row for row in rows}
@@ -331,7 +332,7 @@ class Ledger:
         conversation_id = found[0]["conversation_id"]
         rows = self._query(
             "SELECT turn, turn_messages FROM attempts WHERE conversation_id = ? AND "
-            "status = 'ok' AND turn_messages IS NOT NULL AND (validated IS NULL OR "
+            "status IN ('ok', 'cached') AND turn_messages IS NOT NULL AND (validated IS NULL OR "
             "validated = 1) ORDER BY turn, id", (conversation_id,))
         turns = {row["turn"]: row["turn_messages"] for row in rows}  # the last answer of a turn
         first = self._query("SELECT requested_model FROM attempts WHERE conversation_id = ? "

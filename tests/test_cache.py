@@ -115,3 +115,22 @@ def test_a_profile_turns_the_cache_on(tmp_path: object) -> None:
         assert chats(session) == 1 and "cached from" in again.footer()
     finally:
         session.close()
+
+
+def test_cached_turns_and_rows_resume_from_the_ledger(make_session: Callable[..., Session]
+                                                      ) -> None:
+    import pandas as pd
+
+    session = make_session(cache=True)
+    session.chat(MODEL, name="first").ask("What is a 429?")
+    second = session.chat(MODEL, name="second")
+    answer = second.ask("What is a 429?")  # the same messages: answered from the ledger
+    assert chats(session) == 1 and answer.extra["cached_at"] is not None
+    resumed = session.chat(resume="second")
+    assert resumed.turns == 1 and resumed.messages[-1].role == "assistant"
+
+    frame = pd.DataFrame({"text": ["a", "b"]})
+    session.batch(frame, "Label: {text}", model=MODEL, progress=None)
+    session.batch(frame, "Label: {text}", model=MODEL, progress=None, out="other")  # cached
+    again = session.batch(frame, "Label: {text}", model=MODEL, progress=None, out="other")
+    assert again.attrs["openrouter_batch"]["resumed"] == 2 and chats(session) == 3
