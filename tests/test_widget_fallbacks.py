@@ -99,3 +99,12 @@ def test_models_table_keeps_ids_on_one_line(ip: object, session: Session) -> Non
     assert '<table border="1" class="dataframe" style="white-space:nowrap">' in page
     assert "google/gemma-3-27b-it:free" in page
     assert type(frame[["id"]]).__name__ == "DataFrame"  # selections are plain DataFrames
+
+
+def test_key_entry_html_fallback_says_what_to_do() -> None:
+    from openrouter_nb.notebook.widgets import KeyEntry
+
+    entry = KeyEntry()
+    bundle = entry._repr_mimebundle_()
+    assert "OPENROUTER_API_KEY" in bundle["text/html"] and "sk-or" not in bundle["text/html"]
+    assert bundle["text/plain"] == "KeyEntry(waiting for a key)"

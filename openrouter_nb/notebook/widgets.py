@@ -96,7 +96,14 @@ class QuotaMeter(w.VBox):
         self._attach(session)
         from ..session import watch_default
 
-        self._unwatch = watch_default(self._default_changed)
+        changed = weakref.WeakMethod(self._default_changed)  # a forgotten meter can go
+
+        def watcher(session: Session | None) -> None:
+            method = changed()
+            if method is not None:
+                method(session)
+
+        self._unwatch = watch_default(watcher)
         if autostart if autostart is not None else _in_kernel():
             self.start()
 
@@ -311,3 +318,13 @@ class KeyEntry(w.VBox):
 
     def __repr__(self) -> str:
         return f"KeyEntry({'key set' if self.key_set else 'waiting for a key'})"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        data = super()._repr_mimebundle_(**kwargs)
+        if isinstance(data, dict):
+            data["text/plain"] = repr(self)
+            data["text/html"] = (  # where widgets do not render, the field cannot work
+                "<p>Widgets do not render here, so the key field cannot show. Set "
+                "<code>OPENROUTER_API_KEY</code> in the environment before starting Jupyter "
+                "(in Colab: a secret of that name), then restart the kernel.</p>")
+        return data
