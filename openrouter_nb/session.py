@@ -33,7 +33,6 @@ from .call import EventCallback
 from .catalog import Catalog
 from .ledger import Ledger, new_call_id
 from .messages import system as system_message
-from .messages import user
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, CallOptions, SessionConfig
 from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model, utc_midnight_before
 from .retry import RetryPolicy
