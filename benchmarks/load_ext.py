@@ -38,6 +38,8 @@ def sample(load: bool, env: dict[str, str]) -> float:
 def main() -> int:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                IPYTHONDIR=tempfile.mkdtemp(prefix="orn-bench-ipython-"))
+    # A user's Python caches compiled modules; a shell that says not to would time compiling.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     sample(True, env)  # warm the OS file cache and write .pyc files
     bare: list[float] = []
     loaded: list[float] = []

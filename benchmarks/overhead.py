@@ -12,6 +12,7 @@ ledger row.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -50,10 +51,13 @@ def time_orn(session: Session, prompt: str) -> tuple[float, float]:
 def import_ms() -> tuple[float, bool]:
     """Median self-reported cumulative import time of openrouter_nb (``-X importtime``)."""
     samples, heavy = [], False
+    # A user's Python caches compiled modules; a shell that says not to would time compiling.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", "import openrouter_nb"], env=env, check=True)
     code = ("import openrouter_nb, sys; "
             "print(any(m in sys.modules for m in ('pandas', 'ipywidgets', 'httpx')))")
     for _ in range(7):
-        run = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
+        run = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=env,
                              capture_output=True, text=True, check=True)
         heavy = heavy or run.stdout.strip() == "True"
         for line in run.stderr.splitlines():
