@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from IPython.core.interactiveshell import InteractiveShell
 
+    from ..answer import Answer
     from ..conversation import Conversation
     from ..session import Session
 
@@ -168,14 +169,28 @@ class OpenRouterMagics(Magics):
             return self._compare(prompt, args, options, session, namespace)
         if args.fallback:
             options["fallback"] = split_models(args.fallback)
-        live = live_streaming_enabled() and not args.no_stream
-        view: StreamingDisplay | TerminalDisplay
+        answer = self._ask(prompt, args, options, session)
+        if answer is not None and args.out:
+            namespace[args.out] = answer
+        return None
+
+    def _view(self, args: Namespace) -> StreamingDisplay | TerminalDisplay:
+        """Where the answer goes: plain text in a terminal, else one updatable output."""
         if self._terminal():
-            view = TerminalDisplay(fmt=args.format, live=not args.no_stream)
-        else:
-            target = self.target_factory() if self.target_factory is not None else None
-            view = StreamingDisplay(live=live, fmt=args.format, target=target,
-                                    clock=self.clock, shell=shell)
+            return TerminalDisplay(fmt=args.format, live=not args.no_stream)
+        target = self.target_factory() if self.target_factory is not None else None
+        return StreamingDisplay(live=live_streaming_enabled() and not args.no_stream,
+                                fmt=args.format, target=target, clock=self.clock,
+                                shell=self.shell)
+
+    def _ask(self, prompt: str, args: Namespace, options: dict[str, Any],
+             session: Session) -> Answer | None:
+        """Stream one answer into its view; None after an error (shown, not raised).
+
+        An interrupt finishes the view (the pipeline has written the row and settled the
+        slot) and is raised again as :class:`Interrupted`: one line, and Run All stops.
+        """
+        view = self._view(args)
         conversation = self._conversation(args, options) if args.chat is not None else None
         view.start(args.model or (conversation and conversation.model) or session.model)
         unsubscribe = session.quota.subscribe(view.on_quota)
@@ -191,15 +206,13 @@ class OpenRouterMagics(Magics):
             view.fail(error)
             return None
         except KeyboardInterrupt:
-            view.interrupted()  # the pipeline has written the row and settled the slot
+            view.interrupted()
             raise Interrupted(f"stopped after {len(view.text):,} characters; the row is in "
                               "%openrouter log") from None
         finally:
             unsubscribe()
         view.finish(answer)
-        if args.out:
-            namespace[args.out] = answer
-        return None
+        return answer
 
     @staticmethod
     def _conversation(args: Namespace, options: dict[str, Any]) -> Conversation:
