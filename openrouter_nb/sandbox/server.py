@@ -74,6 +74,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a client opening 16-32 connections at once (a
+    # concurrent batch) would see some refused, which the real service never does
+    request_queue_size = 128
     sandbox: Sandbox
     stopping: threading.Event
 
