@@ -225,7 +225,7 @@ def error_bundle(error: OpenRouterError) -> Bundle:
 
 #: ⏳ is an empty box where no emoji font is installed: in HTML a small CSS ring stands in
 #: for it (no font needed); text/plain keeps the character
-WAIT_ICON_HTML = ('<span role="img" aria-label="waiting" style="display:inline-block;'
+WAIT_ICON_HTML = ('<span style="display:inline-block;'
                   "width:0.7em;height:0.7em;margin-right:0.35em;vertical-align:-0.05em;"
                   "border:2px solid currentColor;border-right-color:transparent;"
                   'border-radius:50%"></span>')
