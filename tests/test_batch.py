@@ -101,7 +101,8 @@ from openrouter_nb.session import Session
 session = Session(sandbox=True, home=sys.argv[1], retries=0,
                   sandbox_options={"latency_ms": 150, "rpm": 1000, "rpd": 1000})
 frame = pd.DataFrame({"text": [f"row {n}" for n in range(30)]})
-session.batch(frame, "Label: {text}", model="openai/gpt-oss-20b:free", progress=None)
+session.batch(frame, "Label: {text}", model="openai/gpt-oss-20b:free", progress=None,
+              concurrency=3)  # 32 in flight would finish all 30 rows in one 150 ms wave
 """
 
 
