@@ -227,6 +227,9 @@ def _slot(engine: Engine, model: str, row: dict[str, Any]) -> Slot:
         if truer is not None:
             raise truer from None
         raise
+    except KeyboardInterrupt:  # stopped while waiting for a slot: nothing was sent
+        engine.record_interrupt(row, "", time.perf_counter())
+        raise
 
 
 def _settle(engine: Engine, slot: Slot, *, error: OpenRouterError | None = None,

@@ -314,3 +314,19 @@ def test_turn_messages_keep_reasoning_details(make_session: Callable[..., Sessio
     user_message, reply = json.loads(row["turn_messages"])
     assert user_message == {"role": "user", "content": "What is an API rate limit?"}
     assert reply["role"] == "assistant" and reply.get("reasoning_details")
+
+
+def test_an_interrupt_while_waiting_for_a_slot_is_a_row_and_sends_nothing(
+        tmp_path: Path) -> None:
+    engine = StubEngine(tmp_path, [_result("never")])
+
+    def acquire(model: str | None = None) -> Any:
+        raise KeyboardInterrupt  # Kernel -> Interrupt during the pacing wait
+
+    engine.quota.acquire = acquire  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.attempt(engine, _call(), PLAIN,  # type: ignore[arg-type]
+                         pipeline._Count(), lambda r, m: (None, None))
+    (row,) = engine.ledger.rows()
+    assert (row["status"], row["http_status"]) == ("interrupted", None)
+    assert engine.bodies == [] and engine.ledger.count_attempts(since=0, account="a") == 0
