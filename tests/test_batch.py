@@ -99,10 +99,12 @@ import pandas as pd
 from openrouter_nb.session import Session
 
 session = Session(sandbox=True, home=sys.argv[1], retries=0,
-                  sandbox_options={"latency_ms": 150, "rpm": 1000, "rpd": 1000})
+                  sandbox_options={"latency_ms": 400, "rpm": 1000, "rpd": 1000})
 frame = pd.DataFrame({"text": [f"row {n}" for n in range(30)]})
+# Two in flight, 0.4 s each: 30 rows take ~6 s, so the kill after 8 rows (~1.6 s) has seconds
+# to spare even on a loaded machine (32 in flight would finish every row in one wave).
 session.batch(frame, "Label: {text}", model="openai/gpt-oss-20b:free", progress=None,
-              concurrency=3)  # 32 in flight would finish all 30 rows in one 150 ms wave
+              concurrency=2)
 """
 
 
