@@ -29,7 +29,7 @@ def main() -> None:
         sent: list[float] = []
         for n in range(N):
             sent.append(time.monotonic())
-            session.ask(f"request {n}", MODEL, max_tokens=16)
+            session.ask(f"request {n}", MODEL, max_tokens=512)  # room to think: gpt-oss reasons
         session.close()
     statuses = [r.status for r in sandbox.requests if r.path.endswith("/chat/completions")]
     quota_429 = sum(1 for s in statuses if s == 429)

@@ -228,36 +228,6 @@ class ReplayMiss(OpenRouterError):
     kind = "replay_miss"
 
 
-_CLASSES: tuple[type[OpenRouterError], ...] = (
-    MinuteRateLimit,
-    DailyRateLimit,
-    UpstreamRateLimit,
-    AuthError,
-    CreditsError,
-    ModerationError,
-    ModelUnavailableError,
-    BadRequestError,
-    ProviderError,
-    RequestTimeout,
-    NetworkError,
-    MidStreamError,
-    TruncatedError,
-    InvalidOutputError,
-    BudgetExceeded,
-    SensitiveInputBlocked,
-    ReplayMiss,
-)
-_BY_KIND = {cls.kind: cls for cls in _CLASSES}
-
-#: Every ``error_kind`` the ledger may hold.
-ERROR_KINDS: tuple[str, ...] = tuple(_BY_KIND)
-
-
-def error_class_for(kind: str) -> type[OpenRouterError]:
-    """The exception class for an ``error_kind``."""
-    return _BY_KIND.get(kind, OpenRouterError)
-
-
 class HomeFolderError(OpenRouterError):
     """The ledger's folder (``OPENROUTER_NB_HOME``) or file cannot be used: ``path`` names
     it, the message says what is wrong and what to do."""
@@ -291,3 +261,35 @@ def _scrubbed(value: Any, api_key: str | None) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_scrubbed(item, api_key) for item in value)
     return value
+
+
+_CLASSES: tuple[type[OpenRouterError], ...] = (
+    MinuteRateLimit,
+    DailyRateLimit,
+    UpstreamRateLimit,
+    AuthError,
+    CreditsError,
+    ModerationError,
+    ModelUnavailableError,
+    BadRequestError,
+    ProviderError,
+    RequestTimeout,
+    NetworkError,
+    MidStreamError,
+    TruncatedError,
+    InvalidOutputError,
+    BudgetExceeded,
+    SensitiveInputBlocked,
+    ReplayMiss,
+    HomeFolderError,
+    CassetteError,
+)
+_BY_KIND = {cls.kind: cls for cls in _CLASSES}
+
+#: Every ``error_kind`` the ledger may hold.
+ERROR_KINDS: tuple[str, ...] = tuple(_BY_KIND)
+
+
+def error_class_for(kind: str) -> type[OpenRouterError]:
+    """The exception class for an ``error_kind``."""
+    return _BY_KIND.get(kind, OpenRouterError)
