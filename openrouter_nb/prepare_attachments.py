@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import privacy
 from .api.errors import SensitiveInputBlocked
-from .attachments import PDF, decode_data_url, pdf_text
+from .attachments import decode_data_url, pdf_text
+from .images import PDF
 from .messages import Part
 
 if TYPE_CHECKING:  # pragma: no cover
