@@ -372,3 +372,23 @@ def test_the_openai_sdk_sends_an_image_to_the_sandbox_server(server: SandboxServ
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+@pytest.mark.parametrize("fmt, mime", [("JPEG", "image/jpeg"), ("WEBP", "image/webp"),
+                                       ("GIF", "image/gif"), ("PNG", "image/png")])
+def test_each_image_format_is_sniffed_and_sized_from_its_header(fmt: str, mime: str) -> None:
+    image = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    image.new("RGB", (37, 21), (200, 10, 10)).save(buffer, format=fmt)
+    made = att.attachment(buffer.getvalue(), name="x")
+    assert (made.mime, made.width, made.height) == (mime, 37, 21)
+
+
+def test_a_streamed_pdf_answer_keeps_its_annotations(loop: Session, server: SandboxServer) -> None:
+    chat = loop.chat(TEXT_ONLY, stream=True)
+    before = len(server.sandbox.requests)
+    chat.ask("What is this?", attachments=(pdf("Streamed"), "application/pdf"))
+    chat.ask("Again?")
+    _, two = sent(server, before)
+    (annotation,) = two["messages"][1]["annotations"]
+    assert annotation["file"]["name"] == "attachment" and len(annotation["file"]["hash"]) == 64
