@@ -129,6 +129,7 @@ class Answer:
             if len(self.text) > 60 else \
             f"Answer({self.text!r}, model={self.model!r}, attempts={self.attempts})"
 
+
 @dataclass(frozen=True)
 class Step:
     """One model call of a tool task: the tools it asked for (run, with their results)."""
