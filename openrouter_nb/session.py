@@ -259,6 +259,9 @@ class Session:
         anything is sent unless ``allow_sensitive`` is true. ``attachments``: images, PDFs,
         text files or DataFrames sent after the prompt (see :mod:`openrouter_nb.attachments`;
         ``max_side``, ``pdf_engine``); ``prompt`` may also be a list of text and attachments.
+        ``tools`` (Python functions) makes the call a bounded tool task (see
+        :mod:`openrouter_nb.agent`: ``max_steps``, ``tool_choice``, ``parallel_tool_calls``,
+        ``go_ahead``); the answer keeps its ``steps``.
         """
         if not isinstance(prompt, (str, list, tuple)):
             raise TypeError(f"The prompt must be text (a str), not {type(prompt).__name__}.")
