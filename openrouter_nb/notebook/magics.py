@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
@@ -43,6 +43,16 @@ if TYPE_CHECKING:  # pragma: no cover
 LOG_DEFAULT_ROWS = 20
 LOG_TEXT_WIDTH = 60
 _MISSING = object()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _typed(decorator: Any) -> Callable[[_F], _F]:
+    """IPython's magic decorators, typed as keeping the method: their stubs differ between
+    IPython 8 and 9 (9's reject a method with its own signature), their behaviour does not."""
+    typed: Callable[[_F], _F] = decorator
+    return typed
 
 
 class Interrupted(KeyboardInterrupt):
@@ -126,7 +136,7 @@ class OpenRouterMagics(Magics):
     @argument("--pdf-engine", default=None, metavar="ENGINE",
               help="PDF parsing: cloudflare-ai (free, the default), mistral-ocr, native")
     @no_var_expand  # {var} in --image/--file names a variable; IPython would stringify it
-    @cell_magic("openrouter")
+    @_typed(cell_magic("openrouter"))
     def openrouter_cell(self, line: str, cell: str) -> None:
         """Ask a model; the cell body is the prompt.
 
@@ -279,7 +289,7 @@ class OpenRouterMagics(Magics):
     #: subcommand -> function (see commands.py)
     SUBCOMMANDS: dict[str, Callable[[list[str]], Any]] = COMMANDS
 
-    @line_magic("openrouter")
+    @_typed(line_magic("openrouter"))
     def openrouter_line(self, line: str) -> Any:
         """%openrouter log [N] | quota | models [FILTERS] | picker | budget N|off | sandbox on|off
         | key | help

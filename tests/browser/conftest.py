@@ -218,8 +218,10 @@ def _processes_mentioning(path: Path) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable: str) -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
+    # thread while it is open, and tests after the browser ones call asyncio.run().
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
