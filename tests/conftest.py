@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from openrouter_nb.answer import Answer
 from openrouter_nb.sandbox import Sandbox, SandboxServer, sandbox_key
 from openrouter_nb.session import Session, set_session
 
@@ -26,6 +27,16 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+
+def make_answer(text: str, **overrides: Any) -> Answer:
+    """An ``Answer`` as the sandbox gives one, for display tests; ``overrides`` change fields."""
+    fields: dict[str, Any] = dict(
+        text=text, model="meta/llama:free", requested_model="openrouter/free", provider="P",
+        usage={"prompt_tokens": 3, "completion_tokens": 5}, latency_s=0.5, call_id="c1",
+        attempts=1, sandbox=True, mode="sandbox")
+    fields.update(overrides)
+    return Answer(**fields)
 
 
 @pytest.fixture

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from openrouter_nb.answer import Answer
 from openrouter_nb.api.errors import MinuteRateLimit
 from openrouter_nb.api.types import StreamDelta
 from openrouter_nb.notebook.display import (
@@ -21,6 +18,8 @@ from openrouter_nb.notebook.display import (
 )
 from openrouter_nb.render import fenced
 from openrouter_nb.session import Session
+
+from .conftest import make_answer
 
 
 class FakeClock:
@@ -47,15 +46,6 @@ class Recorder:
 
     def update(self, bundle: dict[str, str]) -> None:
         self.updates.append(bundle)
-
-
-def make_answer(text: str, **overrides: Any) -> Answer:
-    fields: dict[str, Any] = dict(
-        text=text, model="meta/llama:free", requested_model="openrouter/free", provider="P",
-        usage={"prompt_tokens": 3, "completion_tokens": 5}, latency_s=0.5, call_id="c1",
-        attempts=1, sandbox=True, mode="sandbox")
-    fields.update(overrides)
-    return Answer(**fields)
 
 
 # -- the throttle -----------------------------------------------------------------------------------

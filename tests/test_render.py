@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrouter_nb.answer import Answer
 from openrouter_nb.api.errors import MinuteRateLimit
 from openrouter_nb.api.types import StreamDelta
 from openrouter_nb.notebook.compare_view import CompareView
@@ -39,6 +37,8 @@ from openrouter_nb.render import (
     url_scheme,
 )
 from tests.data.xss_corpus import PAYLOADS
+
+from .conftest import make_answer
 
 # Hypothesis: derandomized (the same examples on every run, so CI cannot flake), no example
 # database written into the work tree, no deadline (a busy 2-core machine is not a bug).
@@ -166,15 +166,6 @@ class SteppingClock:
     def __call__(self) -> float:
         self.now += 1.0
         return self.now
-
-
-def make_answer(text: str, **overrides: Any) -> Answer:
-    fields: dict[str, Any] = dict(
-        text=text, model="meta/llama:free", requested_model="openrouter/free", provider="P",
-        usage={"prompt_tokens": 3, "completion_tokens": 5}, latency_s=0.5, call_id="c1",
-        attempts=1, sandbox=True, mode="sandbox")
-    fields.update(overrides)
-    return Answer(**fields)
 
 
 def streamed(text: str, fmt: str) -> list[dict[str, str]]:

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from openrouter_nb.answer import Answer
 from openrouter_nb.api.errors import MinuteRateLimit
 from openrouter_nb.api.types import StreamDelta
 from openrouter_nb.notebook import terminal
 from openrouter_nb.notebook.terminal import ERASE_LINE, TerminalDisplay, is_terminal
 from openrouter_nb.session import Session
 
+from .conftest import make_answer as answer
+
 
 @pytest.fixture
 def term(monkeypatch: pytest.MonkeyPatch, ip: InteractiveShell) -> InteractiveShell:
     monkeypatch.setattr(terminal, "FORCE", True)
     return ip
-
-
-def answer(text: str, **overrides: Any) -> Answer:
-    fields: dict[str, Any] = dict(
-        text=text, model="meta/llama:free", requested_model="openrouter/free", provider="P",
-        usage={"prompt_tokens": 3, "completion_tokens": 5}, latency_s=0.5, call_id="c1",
-        attempts=1, sandbox=True, mode="sandbox")
-    fields.update(overrides)
-    return Answer(**fields)
 
 
 def test_terminal_shell_is_detected() -> None:
