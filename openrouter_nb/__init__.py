@@ -187,24 +187,12 @@ def batch(df: pd.DataFrame, prompt: str, *, model: str | None = None, out: str =
     starts), on paid ones ``concurrency=`` (default 16, halved on a 429 or ``Retry-After``).
     """
     from .batching import text_progress
+    from .notebook import notebook_progress
 
     if progress == "auto":
-        progress = _notebook_progress() or text_progress()
+        progress = notebook_progress() or text_progress()
     return _session().batch(df, prompt, model=model, out=out, schema=schema,
                             progress=progress, **options)
-
-
-def _notebook_progress() -> Any:
-    try:
-        from IPython.core.getipython import get_ipython
-    except ImportError:  # pragma: no cover
-        return None
-    shell = get_ipython()
-    if shell is None or "ipykernel" not in type(shell).__module__:
-        return None
-    from .notebook.progress import batch_progress_bar
-
-    return batch_progress_bar()
 
 
 def estimate_cost(model: str, ledger: Any = None, *, batch_id: str | None = None,
