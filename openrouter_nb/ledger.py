@@ -315,10 +315,12 @@ class Ledger:
         return {str(row["row_key"]): row for row in rows}
 
     def cached_answer(self, request_hash: str) -> dict[str, Any] | None:
-        """The newest answered (and, with a schema, valid) row sent with ``request_hash``."""
+        """The newest answered (and, with a schema, valid) row sent with ``request_hash``;
+        a tool step's row is not an answer (its tools must run again), so it never is one."""
         rows = self._query(
             f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE request_hash = ? AND status = 'ok' "
-            "AND (validated IS NULL OR validated = 1) ORDER BY id DESC LIMIT 1", (request_hash,),
+            "AND (validated IS NULL OR validated = 1) AND tool_calls IS NULL "
+            "ORDER BY id DESC LIMIT 1", (request_hash,),
         )
         return rows[0] if rows else None
 
