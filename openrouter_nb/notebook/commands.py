@@ -29,7 +29,9 @@ HELP = """\
              [--schema NAME] [--retries N] [--fallback M1,M2] [--compare M1,M2,...]
              [--out NAME] [--format markdown|text|json|code] [--no-stream]
              [--allow-sensitive] [--chat [NAME]] [--history N] [--reasoning LEVEL]
-             [--no-cache]
+             [--no-cache] [--tools F1,F2] [--max-steps N] [--go-ahead]
+             [--image PATH|URL|{var}] [--file PATH|{var}] [--max-side N]
+             [--pdf-engine ENGINE]
     The cell is the prompt; {name} is replaced by the variable `name`, other braces stay.
     The footer names the model that answered (and says so when the sandbox simulated it).
     --schema NAME    NAME is a JSON Schema dict or a pydantic class in the notebook: the
@@ -44,6 +46,12 @@ HELP = """\
     --history N      with --chat: resend only the last N turns (the footer says so)
     --reasoning LEVEL  reasoning models: low|medium|high effort, off, hide, or a token cap
                      (a model that spends all --max-tokens thinking: raise it, or go low)
+    --tools F1,F2    functions in the notebook the model may call, at most --max-steps
+                     model calls (default 5); --go-ahead starts even when today's quota
+                     cannot cover them
+    --image, --file  attach an image (file, https URL, {var}: PIL image or figure) or a
+                     PDF/text/CSV file ({var}: a DataFrame); repeatable; --max-side N
+                     downscales images, --pdf-engine cloudflare-ai|mistral-ocr|native
 
 %openrouter log [N]        the last N attempts (default 20), newest first, one line each:
                            time, ✓/✗/■, model, latency, tokens, error, prompt;
