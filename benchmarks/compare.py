@@ -31,12 +31,12 @@ def main() -> None:
         singles = {}
         for model in MODELS:
             start = time.perf_counter()
-            session.ask("Compare me", model, max_tokens=64)
+            session.ask("Compare me", model, max_tokens=1024)  # gpt-oss thinks first
             singles[model] = time.perf_counter() - start
         walls = []
         for _ in range(3):
             start = time.perf_counter()
-            frame = orn.compare("Compare me", MODELS, max_tokens=64)
+            frame = orn.compare("Compare me", MODELS, max_tokens=1024)
             walls.append(time.perf_counter() - start)
             assert (frame["status"] == "ok").all()
         session.close()
