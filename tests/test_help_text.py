@@ -35,3 +35,14 @@ def test_every_cell_flag_is_in_help_and_readme(spellings: tuple[str, ...]) -> No
 def test_every_subcommand_is_in_help_and_readme(name: str) -> None:
     assert f"%openrouter {name}" in HELP, f"%openrouter help does not mention {name}"
     assert f"%openrouter {name}" in README, f"README does not mention %openrouter {name}"
+
+
+def test_every_error_kind_of_a_call_is_in_the_readme_table() -> None:
+    from openrouter_nb.api import errors
+
+    kinds = {cls.kind for cls in vars(errors).values()
+             if isinstance(cls, type) and issubclass(cls, errors.OpenRouterError)}
+    not_of_a_call = {"error", "rate_limit", "home_folder", "cassette"}  # bases; not in the ledger
+    missing = sorted(kind for kind in kinds - not_of_a_call if f"| `{kind}`" not in README
+                     and f", `{kind}`" not in README)
+    assert missing == []
