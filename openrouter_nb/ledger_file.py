@@ -45,31 +45,28 @@ def _code(exc: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
-def is_busy(exc: sqlite3.Error) -> bool:
-    """Another connection holds a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, any variant)."""
+def _matches(exc: sqlite3.Error, codes: tuple[int, ...], *words: str) -> bool:
+    """By the primary result code where Python exposes it, else by the message's words."""
     code = _code(exc)
     if code is not None:
-        return code in (_BUSY, _LOCKED)
+        return code in codes
     text = str(exc).lower()
-    return "locked" in text or "busy" in text
+    return any(word in text for word in words)
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``, any variant)."""
+    return _matches(exc, (_BUSY, _LOCKED), "locked", "busy")
 
 
 def is_damaged(exc: sqlite3.Error) -> bool:
     """The file is not an SQLite database, or a damaged one."""
-    code = _code(exc)
-    if code is not None:
-        return code in (_NOTADB, _CORRUPT)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
+    return _matches(exc, (_NOTADB, _CORRUPT), "not a database", "malformed")
 
 
 def is_unwritable(exc: sqlite3.Error) -> bool:
     """The file or its folder cannot be written (or the file created)."""
-    code = _code(exc)
-    if code is not None:
-        return code in (_READONLY, _CANTOPEN, _PERM)
-    text = str(exc).lower()
-    return "readonly" in text or "unable to open" in text
+    return _matches(exc, (_READONLY, _CANTOPEN, _PERM), "readonly", "unable to open")
 
 
 def retry_while_busy(step: Callable[[], _T], timeout_s: float | None = None) -> _T:
