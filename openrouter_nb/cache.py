@@ -66,11 +66,20 @@ def lookup(engine: Engine, call: Call) -> Answer | None:
                   finish_reason=row["finish_reason"], validated=row["validated"],
                   latency_s=0.0, error_message=f"answered from the ledger row of call "
                   f"{row['call_id']} ({_hhmm(row['epoch'])} UTC); nothing sent")
-    message = {"role": "assistant", "content": row["response"] or ""}
+    message = _message(row)
     if call.turn_added:
         fields["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added), message])
     record(fields)
     return _answer(engine, call, row, message)
+
+
+def _message(row: dict[str, Any]) -> dict[str, Any]:
+    """The answer's assistant message: as the turn kept it (PDF ``annotations``, reasoning
+    details, so a later turn does not parse or pay again), else its text."""
+    kept = json.loads(row["turn_messages"]) if row.get("turn_messages") else []
+    if kept and isinstance(kept[-1], dict) and kept[-1].get("role") == "assistant":
+        return dict(kept[-1])
+    return {"role": "assistant", "content": row["response"] or ""}
 
 
 def _answer(engine: Engine, call: Call, row: dict[str, Any], message: dict[str, Any]) -> Answer:

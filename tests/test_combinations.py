@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from openrouter_nb.session import Session
+
+from .test_attachments import pdf
 
 
 def calculate(expression: str) -> float:
@@ -21,3 +27,18 @@ def test_a_cached_tool_task_runs_its_tools_instead_of_answering_nothing(session:
                         cache=True)
     assert again.text == first.text and "6" in again.text
     assert again.steps is not None and again.steps[0].tool_calls
+
+
+def test_a_cached_turn_keeps_the_pdf_parse_for_the_next_turn(session: Session,
+                                                                tmp_path: Path) -> None:
+    pytest.importorskip("pypdf")
+    path = tmp_path / "notes.pdf"
+    path.write_bytes(pdf("Quarterly rainfall report", "Second page"))
+    model = "google/gemini-2.0-flash-exp:free"
+    sent = session.chat(model=model, name="first", cache=True)
+    sent.ask("Summarise", attachments=[path])
+    cached = session.chat(model=model, name="again", cache=True)
+    answer = cached.ask("Summarise", attachments=[path])
+    assert answer.extra.get("cached_at") is not None
+    assert cached.messages[-1].to_wire() == sent.messages[-1].to_wire()
+    assert "annotations" in cached.messages[-1].to_wire()
