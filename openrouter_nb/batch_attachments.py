@@ -7,6 +7,8 @@ holds a path or URL per row (or any attachment source); an empty cell sends none
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 
@@ -22,6 +24,20 @@ class RowAttachments:
         index = (row_key or "").rsplit(":", 1)[0]
         return self._session.ask(prompt, model, row_key=row_key,
                                  attachments=self._by_index.get(index), **options)
+
+    def row_identity(self, index: Any) -> str:
+        """What a row's key adds for its attachment (the source, and a local file's size and
+        time, or the bytes' hash), so a row whose attachment changed is sent again instead of
+        being taken from the ledger."""
+        value = self._by_index.get(str(index))
+        if isinstance(value, (bytes, bytearray)):
+            return "\0" + hashlib.sha256(value).hexdigest()
+        try:
+            stat = Path(value).stat() if isinstance(value, (str, Path)) else None
+        except (OSError, ValueError):
+            stat = None
+        found = f" {stat.st_size} {stat.st_mtime_ns}" if stat is not None else ""
+        return "" if value is None else f"\0{value}{found}"
 
     def __getattr__(self, name: str) -> Any:  # model, ledger, quota_state...
         return getattr(self._session, name)

@@ -174,9 +174,11 @@ def run_batch(session: Session, frame: pd.DataFrame, prompt: str, *, model: str 
     if spec is not None:
         result[f"{out}_data"] = None
     tally, jobs = _Tally(len(frame)), []
+    identify = getattr(session, "row_identity", None)
     for position, (index, row) in enumerate(frame.iterrows()):
         text = interpolate(prompt, {c: row[c] for c in columns})
-        key = f"{index}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        sent = text + (identify(index) if identify is not None else "")  # with its attachment
+        key = f"{index}:{hashlib.sha256(sent.encode()).hexdigest()[:12]}"
         place = result.index[position]
         if key in answered:
             logged = answered[key]

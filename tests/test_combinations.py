@@ -8,7 +8,7 @@ import pytest
 
 from openrouter_nb.session import Session
 
-from .test_attachments import pdf
+from .test_attachments import pdf, png
 
 
 def calculate(expression: str) -> float:
@@ -42,3 +42,17 @@ def test_a_cached_turn_keeps_the_pdf_parse_for_the_next_turn(session: Session,
     assert answer.extra.get("cached_at") is not None
     assert cached.messages[-1].to_wire() == sent.messages[-1].to_wire()
     assert "annotations" in cached.messages[-1].to_wire()
+
+
+def test_a_batch_row_whose_image_changed_is_sent_again(session: Session, tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    red, green = tmp_path / "red.png", tmp_path / "green.png"
+    red.write_bytes(png(2, 2, (255, 0, 0)))
+    green.write_bytes(png(2, 2, (0, 255, 0)))
+    model = "google/gemini-2.0-flash-exp:free"
+    first = session.batch(pd.DataFrame({"name": ["a"], "img": [str(red)]}), "Describe {name}",
+                          model=model, attachments="img")
+    again = session.batch(pd.DataFrame({"name": ["a"], "img": [str(green)]}), "Describe {name}",
+                          model=model, attachments="img")
+    assert "#ff0000" in first["answer"][0] and "#00ff00" in again["answer"][0]
+    assert len(session.ledger.dataframe()) == 2
