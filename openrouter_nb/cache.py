@@ -108,9 +108,3 @@ def _hhmm(epoch: float | None) -> str:
     if epoch is None:
         return "?"
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%H:%M")
-
-
-def cached_label(answer: Answer) -> str | None:
-    """"cached from HH:MM" for a cached answer (None otherwise)."""
-    at = answer.extra.get("cached_at")
-    return None if at is None else f"cached from {_hhmm(at)} UTC"

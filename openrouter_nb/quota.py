@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .api.errors import DailyRateLimit, MinuteRateLimit, OpenRouterError, RateLimitInfo
@@ -382,11 +382,6 @@ def _insert_sorted(stamps: deque[float], stamp: float) -> None:
         stamps.append(stamp)
     else:
         bisect.insort(stamps, stamp)
-
-
-def with_now(state: QuotaState, now: float) -> QuotaState:
-    """The same state seen at another moment (for countdowns between calls)."""
-    return replace(state, now=now)
 
 
 def format_countdown(seconds: float) -> str:

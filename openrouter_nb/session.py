@@ -209,11 +209,6 @@ class Session:
     def model(self, value: str) -> None:
         self.config = self.config.derive(model=value)
 
-    @property
-    def call_defaults(self) -> CallOptions:
-        """What every call of this session sends unless told otherwise."""
-        return self.config.call
-
     fallback = property(lambda self: self.config.call.fallback)
     system = property(lambda self: self.config.call.system)
     temperature = property(lambda self: self.config.call.temperature)

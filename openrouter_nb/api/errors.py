@@ -32,7 +32,6 @@ The last two are not failures of a call and never appear in the ledger.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +76,6 @@ class RateLimitInfo:
     limit: int | None = None
     remaining: int | None = None
     reset_epoch_s: float | None = None  # OpenRouter sends epoch *milliseconds*; stored as seconds
-
-    @property
-    def reset_utc(self) -> datetime | None:
-        if self.reset_epoch_s is None:
-            return None
-        return datetime.fromtimestamp(self.reset_epoch_s, tz=timezone.utc)
 
 
 class OpenRouterError(Exception):

@@ -120,9 +120,3 @@ def did_you_mean(message: str, known: Iterable[str]) -> str:
         if close:
             hints.append(f"{flag}: did you mean {close[0]}?")
     return f"{message} ({'; '.join(hints)})" if hints else message
-
-
-def no_abbreviations(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Turn off argparse's prefix matching (``--max-token`` taken as ``--max-tokens``)."""
-    parser.allow_abbrev = False
-    return parser
