@@ -112,7 +112,7 @@ class Attachment:
         """A text attachment's content (``''`` for images and PDFs)."""
         return self.data.decode("utf-8") if self.kind == "text" and self.data else ""
 
-    def part(self, pdf_engine: str | None = None) -> AnyPart:
+    def part(self) -> AnyPart:
         """The content part this attachment is sent as."""
         if self.kind == "image":
             image: dict[str, Any] = {"url": self.data_url}

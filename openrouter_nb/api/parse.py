@@ -405,8 +405,8 @@ def _classify_429(
     )
 
 
-def _choice_error(choice: Mapping[str, Any], body: Mapping[str, Any], http_status: int,
-                  headers: Mapping[str, str], model: str | None) -> OpenRouterError:
+def _choice_error(choice: Mapping[str, Any], headers: Mapping[str, str],
+                  model: str | None) -> OpenRouterError:
     error = choice.get("error") if isinstance(choice.get("error"), Mapping) else {}
     envelope = {"error": error or {"code": 502, "message": "The provider stopped with an error"}}
     return error_from_body(envelope, http_status=502, headers=headers, model=model)
@@ -483,7 +483,7 @@ def chat_result(body: Any, *, http_status: int, headers: Mapping[str, str], late
         )
     choice = choices[0]
     if choice.get("finish_reason") == "error" or isinstance(choice.get("error"), Mapping):
-        raise _choice_error(choice, body, http_status, headers, served or requested_model)
+        raise _choice_error(choice, headers, served or requested_model)
     message = choice.get("message")
     message = message if isinstance(message, Mapping) else {}
     result = ChatResult(
