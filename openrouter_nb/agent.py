@@ -73,8 +73,7 @@ def run_task(engine: Engine, call: Call) -> Answer:
         if not runs:
             return _final(engine, task, answer)
         task.added.append(assistant(answer.message or {"content": answer.text}))
-        task.added.extend(Message.from_wire({"role": "tool", "tool_call_id": run.id or "",
-                                             "content": run.content}) for run in runs)
+        task.added.extend(Message.from_wire(_reply(run)) for run in runs)
     return _final(engine, task, answer, stopped=True)
 
 
@@ -82,18 +81,27 @@ def _step_call(task: _Task, number: int, runs: list[ToolRun]) -> Call:
     call = task.call
     turn_added = (*call.turn_added, *task.added) if call.turn_added else ()
 
-    def run_tools(result: ChatResult) -> str | None:
+    def run_tools(result: ChatResult) -> tuple[str | None, list[dict[str, Any]] | None]:
         for tool_call in result.tool_calls:
             run = _run_one(task.tools, tool_call.name or "", tool_call.arguments, tool_call.id)
             runs.append(run)
             call.event("tool", step=number, run=run)
-        return json.dumps([run.record() for run in runs], ensure_ascii=False) if runs else None
+        if not runs:
+            return None, []  # the answer in words: the turn ends here
+        record = json.dumps([run.record() for run in runs], ensure_ascii=False)
+        if number < call.options.max_steps:
+            return record, None  # the next step completes the turn (or the turn fails)
+        return record, [_reply(run) for run in runs]  # stopped at max_steps with these results
 
     call.event("step", step=number, max_steps=call.options.max_steps)
     return replace(call, messages=(*call.messages, *task.added),
                    call_id=call.call_id if number == 1 else new_call_id(),
                    task_id=task.task_id, step=number, turn_added=turn_added,
                    run_tools=run_tools)
+
+
+def _reply(run: ToolRun) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": run.id or "", "content": run.content}
 
 
 def _run_one(tools: dict[str, Tool], name: str, arguments: str, call_id: str | None) -> ToolRun:

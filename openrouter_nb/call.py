@@ -76,9 +76,10 @@ class Call:
     request_hash: str | None = None  # the cache's key (see cache.py), kept on every row
     on_delta: DeltaCallback | None = field(default=None, compare=False, repr=False)
     on_event: EventCallback | None = field(default=None, compare=False, repr=False)
-    #: tool tasks: runs the tools an answer asks for; its JSON is the row's ``tool_calls``
-    run_tools: Callable[[ChatResult], str | None] | None = field(default=None, compare=False,
-                                                                 repr=False)
+    #: tool tasks: runs the tools an answer asks for; gives the row's ``tool_calls`` JSON, and
+    #: the ``tool`` messages that end the turn (none: no tools ran) or None (the task goes on)
+    run_tools: Callable[[ChatResult], tuple[str | None, list[dict[str, Any]] | None]] | None = (
+        field(default=None, compare=False, repr=False))
 
     @property
     def prompt(self) -> str:

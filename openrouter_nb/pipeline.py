@@ -202,13 +202,14 @@ def attempt(engine: Engine, call: Call, model: str, count: _Count, judge: Judge,
         _settle(engine, slot)
         raise
     check, failure = judge(result, model)
-    if call.turn_added and failure is None:
-        row["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added),
-                                           _assistant_message(result)])
+    ending: list[dict[str, Any]] | None = [] if call.run_tools is None else None
     try:
-        if call.run_tools is not None and failure is None:
-            row["tool_calls"] = call.run_tools(result)  # the step's tools, on its own row
+        if call.run_tools is not None and failure is None:  # the step's tools, on its own row
+            row["tool_calls"], ending = call.run_tools(result)
     finally:
+        if call.turn_added and failure is None and ending is not None:  # the turn is complete
+            row["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added),
+                                               _assistant_message(result), *ending])
         engine.record_answer(result, row, wait_s=slot.waited, check=check, failure=failure)
         _settle(engine, slot, served=result.model)
     if failure is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from openrouter_nb import BudgetExceeded
 from openrouter_nb.session import Session
 
 from .test_attachments import pdf, png
@@ -56,3 +57,22 @@ def test_a_batch_row_whose_image_changed_is_sent_again(session: Session, tmp_pat
                           model=model, attachments="img")
     assert "#ff0000" in first["answer"][0] and "#00ff00" in again["answer"][0]
     assert len(session.ledger.dataframe()) == 2
+
+
+def test_a_tool_turn_stopped_at_max_steps_resumes_with_its_tool_results(session: Session) -> None:
+    chat = session.chat(model="openai/gpt-oss-20b:free", name="agent")
+    chat.ask("calculate 2*3", tools=[calculate], max_steps=1)
+    chat.ask("And in words?")
+    resumed = Session(home=session.ledger.path.parent, sandbox=True).chat(resume="agent")
+    assert [m.to_wire() for m in resumed.messages] == [m.to_wire() for m in chat.messages]
+    assert [m.role for m in resumed.messages] == ["user", "assistant", "tool", "user", "assistant"]
+
+
+def test_a_tool_turn_that_failed_midway_is_not_resumed_as_a_turn(session: Session) -> None:
+    chat = session.chat(model="openai/gpt-oss-20b:free", name="spent")
+    session.budget = 1
+    with pytest.raises(BudgetExceeded):
+        chat.ask("calculate 2*3", tools=[calculate], go_ahead=True)
+    assert chat.turns == 0
+    with pytest.raises(KeyError, match="No conversation named 'spent'"):
+        Session(home=session.ledger.path.parent, sandbox=True).chat(resume="spent")
