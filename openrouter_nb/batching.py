@@ -150,6 +150,17 @@ class _Tally:
     stop: str = ""
 
 
+def _result_frame(frame: pd.DataFrame, out: str, spec: SchemaSpec | None) -> pd.DataFrame:
+    """A copy of ``frame`` with the answer columns added, every row not sent yet."""
+    result = frame.copy()
+    result[out] = None
+    result[f"{out}_model"] = None
+    result[f"{out}_status"] = NOT_SENT
+    if spec is not None:
+        result[f"{out}_data"] = None
+    return result
+
+
 def run_batch(session: Session, frame: pd.DataFrame, prompt: str, *, model: str | None = None,
               out: str = "answer", schema: Any = None, batch_id: str | None = None,
               progress: ProgressCallback | None = None, concurrency: int | None = None,
@@ -167,12 +178,7 @@ def run_batch(session: Session, frame: pd.DataFrame, prompt: str, *, model: str 
     chosen = model or session.model
     bid = batch_id or batch_id_for(prompt, chosen, out, spec, options.get("system"))
     answered = session.ledger.batch_answers(bid)
-    result = frame.copy()
-    result[out] = None
-    result[f"{out}_model"] = None
-    result[f"{out}_status"] = NOT_SENT
-    if spec is not None:
-        result[f"{out}_data"] = None
+    result = _result_frame(frame, out, spec)
     tally, jobs = _Tally(len(frame)), []
     identify = getattr(session, "row_identity", None)
     for position, (index, row) in enumerate(frame.iterrows()):
