@@ -1,7 +1,8 @@
 """The notebook layer: magics, the streaming answer display and widgets.
 
-The only layer that imports IPython and ipywidgets. ``magics`` and ``display`` import
-IPython only; ``widgets`` imports ipywidgets and is loaded when a widget is first made.
+The only layer that imports IPython and ipywidgets (``tests/test_layers.py`` holds it).
+``magics`` and ``display`` import IPython only; ``widgets``, ``picker``, ``compare_view`` and
+``progress`` import ipywidgets and are loaded when a widget is first made.
 """
 
 from __future__ import annotations
