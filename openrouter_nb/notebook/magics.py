@@ -1,13 +1,14 @@
-"""``%%openrouter`` (ask, compare) and ``%openrouter SUBCOMMAND`` (log, quota, models, picker,
-budget, sandbox, key, help).
+"""``%%openrouter`` (ask, compare, chat, tool tasks, attachments) and ``%openrouter SUBCOMMAND``
+(the table in :mod:`openrouter_nb.notebook.commands`: log, quota, models, picker, chats, reset,
+budget, cache, stats, profile, cost, record, replay, sandbox, key, help).
 
 A thin adapter: the cell magic turns flags into ``Session.ask`` options and hands the answer to
 :class:`~openrouter_nb.notebook.display.StreamingDisplay`; ``--schema NAME`` passes a JSON
 Schema dict or pydantic class from the notebook; ``--compare M1,M2`` sends the prompt to each
 model through ``Session.compare`` and shows a
 :class:`~openrouter_nb.notebook.compare_view.CompareView` (never streamed). The line magic
-dispatches through ``SUBCOMMANDS``; ``models`` and ``picker`` read the session's catalog. All
-act on the default session (``openrouter_nb.session.get_session()``). httpx, pandas and
+dispatches through ``SUBCOMMANDS`` (``commands.COMMANDS``); ``models`` and ``picker`` read the
+session's catalog. All act on the default session (``openrouter_nb.session.get_session()``). httpx, pandas and
 ipywidgets load on first use, so ``%load_ext openrouter_nb`` stays fast.
 """
 
