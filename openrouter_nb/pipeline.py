@@ -98,7 +98,7 @@ def _judge(engine: Engine, call: Call, reasks: int) -> Judge:
     spec = call.spec
 
     def judge(result: ChatResult, model: str) -> tuple[Validation | None, OpenRouterError | None]:
-        if spec is None:
+        if spec is None or result.tool_calls:  # a tool step is not the answer
             return None, None
         check = spec.check(result.text)
         if check.ok or reasks < call.options.retries:

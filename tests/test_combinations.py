@@ -76,3 +76,14 @@ def test_a_tool_turn_that_failed_midway_is_not_resumed_as_a_turn(session: Sessio
     assert chat.turns == 0
     with pytest.raises(KeyError, match="No conversation named 'spent'"):
         Session(home=session.ledger.path.parent, sandbox=True).chat(resume="spent")
+
+
+def test_a_tool_step_is_not_checked_against_the_schema(session: Session) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    answer = session.ask("calculate 2*3", model="openai/gpt-oss-20b:free", tools=[calculate],
+                         schema=schema, retries=1)
+    assert answer.steps is not None and len(answer.steps) == 2
+    assert answer.steps[0].attempts == 1 and answer.steps[0].tool_calls  # not re-asked
+    assert answer.data is not None and isinstance(answer.data["a"], int)
+    rows = session.ledger.dataframe(columns="all")
+    assert list(rows["step"]).count(1) == 1 and set(rows["step"]) == {1, 2}
