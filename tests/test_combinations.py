@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 
 from openrouter_nb import BudgetExceeded
 from openrouter_nb.session import Session
@@ -87,3 +89,10 @@ def test_a_tool_step_is_not_checked_against_the_schema(session: Session) -> None
     assert answer.data is not None and isinstance(answer.data["a"], int)
     rows = session.ledger.dataframe(columns="all")
     assert list(rows["step"]).count(1) == 1 and set(rows["step"]) == {1, 2}
+
+
+def test_chat_with_compare_is_refused_not_dropped(ip: InteractiveShell, session: Session) -> None:
+    with pytest.raises(UsageError, match="--chat and --compare do not go together"):
+        ip.run_cell_magic("openrouter", "--chat tutor --compare openai/gpt-oss-20b:free,"
+                          "google/gemini-2.0-flash-exp:free", "What is 2+2?")
+    assert len(session.ledger.dataframe()) == 0

@@ -231,9 +231,6 @@ class OpenRouterMagics(Magics):
         from .. import conversation as chats
         from ..session import get_session
 
-        if args.compare is not None:
-            raise UsageError("--chat and --compare do not go together: compare models in "
-                             "separate cells, or fork the conversation.")
         last = chats.last_conversation()
         name = args.chat or (last.name if last else "chat")
         found = chats.conversations().get(name)
@@ -263,6 +260,9 @@ class OpenRouterMagics(Magics):
                              "--compare google/gemma-3-27b-it:free,openai/gpt-oss-20b:free")
         if args.model or args.fallback:
             raise UsageError("--compare names the models itself: leave out -m and --fallback.")
+        if args.chat is not None:
+            raise UsageError("--chat and --compare do not go together: compare models in "
+                             "separate cells, or fork the conversation.")
         results = session.compare(prompt, models, **options)
         if self._terminal():
             from ..comparison import compare_frame
