@@ -306,10 +306,11 @@ class Ledger:
             return int(self._conn.execute(sql, (since, account, since, account)).fetchone()[0])
 
     def batch_answers(self, batch_id: str) -> dict[str, dict[str, Any]]:
-        """The successful (or cached) row of each ``row_key`` of a batch, for resuming it."""
+        """The successful (or cached) row of each ``row_key`` of a batch, for resuming it
+        (a tool step's row is not the row's answer: its task may have stopped after it)."""
         rows = self._query(
             f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE batch_id = ? "
-            "AND status IN ('ok', 'cached') "
+            "AND status IN ('ok', 'cached') AND tool_calls IS NULL "
             "AND (validated IS NULL OR validated = 1) ORDER BY id", (batch_id,),
         )
         return {str(row["row_key"]): row for row in rows}

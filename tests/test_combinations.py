@@ -96,3 +96,16 @@ def test_chat_with_compare_is_refused_not_dropped(ip: InteractiveShell, session:
         ip.run_cell_magic("openrouter", "--chat tutor --compare openai/gpt-oss-20b:free,"
                           "google/gemini-2.0-flash-exp:free", "What is 2+2?")
     assert len(session.ledger.dataframe()) == 0
+
+
+def test_a_batch_row_whose_tool_task_stopped_midway_is_sent_again(session: Session) -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"q": ["2*3"]})
+    session.budget = 1
+    stopped = session.batch(frame, "calculate {q}", model="openai/gpt-oss-20b:free",
+                            tools=[calculate], go_ahead=True, progress=None)
+    assert list(stopped["answer_status"]) == ["budget"]
+    session.budget = None
+    again = session.batch(frame, "calculate {q}", model="openai/gpt-oss-20b:free",
+                          tools=[calculate], progress=None)
+    assert list(again["answer_status"]) == ["ok"] and "6" in again["answer"][0]
