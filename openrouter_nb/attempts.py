@@ -36,11 +36,13 @@ class AttemptRecorder:
                  check: Validation | None = None,
                  failure: OpenRouterError | None = None) -> None:
         """An answer arrived; ``failure`` marks it an error all the same (invalid output)."""
+        fields = self._base(row, mode)
+        fields.setdefault("status", "error" if failure else "ok")  # "interrupted": a tool was
+        fields.setdefault("error_kind", failure.kind if failure else None)  # stopped mid-run
+        fields.setdefault("error_message", redact(failure.message, self._key) if failure
+                          else None)
         self.ledger.record(
-            **self._base(row, mode), status="error" if failure else "ok",
-            error_kind=failure.kind if failure else None,
-            error_message=redact(failure.message, self._key) if failure else None,
-            served_model=result.model, provider=result.provider,
+            **fields, served_model=result.model, provider=result.provider,
             generation_id=result.generation_id, http_status=200, latency_s=result.latency_s,
             ttft_s=result.ttft_s, response=redact(result.text, self._key),
             finish_reason=result.finish_reason, wait_s=wait_s or None,

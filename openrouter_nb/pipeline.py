@@ -206,6 +206,10 @@ def attempt(engine: Engine, call: Call, model: str, count: _Count, judge: Judge,
     try:
         if call.run_tools is not None and failure is None:  # the step's tools, on its own row
             row["tool_calls"], ending = call.run_tools(result)
+    except KeyboardInterrupt:  # stopped while a tool ran: the answer came, the task did not end
+        row.update(status="interrupted", error_kind="interrupted", error_message="interrupted "
+                   "while its tools ran (the answer arrived; the task did not finish)")
+        raise
     finally:
         if call.turn_added and failure is None and ending is not None:  # the turn is complete
             row["turn_messages"] = json.dumps([*(m.to_wire() for m in call.turn_added),

@@ -109,3 +109,16 @@ def test_a_batch_row_whose_tool_task_stopped_midway_is_sent_again(session: Sessi
     again = session.batch(frame, "calculate {q}", model="openai/gpt-oss-20b:free",
                           tools=[calculate], progress=None)
     assert list(again["answer_status"]) == ["ok"] and "6" in again["answer"][0]
+
+
+def test_an_interrupt_while_a_tool_runs_is_an_interrupted_row(session: Session) -> None:
+    def calculate(expression: str) -> float:
+        """Calculate an arithmetic expression."""
+        raise KeyboardInterrupt
+
+    chat = session.chat(model="openai/gpt-oss-20b:free", name="stopped")
+    with pytest.raises(KeyboardInterrupt):
+        chat.ask("calculate 2*3", tools=[calculate])
+    rows = session.ledger.dataframe(columns="all")
+    assert list(rows["status"]) == ["interrupted"] and list(rows["error_kind"]) == ["interrupted"]
+    assert chat.turns == 0 and session.quota_state().day_used == 1  # it was sent
