@@ -1,6 +1,7 @@
 """Writing one ledger row per attempt: what was asked, what came back, what went wrong.
 
-The key never reaches a row: error messages pass through ``_text.redact``.
+The key never reaches a row: error messages, answers, prompts, tool results and turn messages
+pass through ``_text.redact``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from .api.errors import OpenRouterError
 from .api.types import ChatResult
 from .ledger import Ledger
 from .validate import Validation
+
+#: the row fields a tool or a model may fill with any text
+_TEXTS = ("prompt", "tool_calls", "turn_messages")
 
 
 class AttemptRecorder:
@@ -29,6 +33,8 @@ class AttemptRecorder:
         self.clock = clock
 
     def _base(self, row: dict[str, Any], mode: str) -> dict[str, Any]:
+        row = {**row, **{name: redact(row[name], self._key) for name in _TEXTS  # a tool result
+                         if isinstance(row.get(name), str)}}  # or an answer may hold the key
         return dict(row, epoch=self.clock(), sandbox=mode == "sandbox", mode=mode,
                     session_id=self.session_id, account=self.account, base_url=self.base_url)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
-from openrouter_nb import BudgetExceeded
+from openrouter_nb import BudgetExceeded, SensitiveInputBlocked
+from openrouter_nb.sandbox import SandboxServer
 from openrouter_nb.session import Session
 
 from .test_attachments import pdf, png
@@ -122,3 +124,20 @@ def test_an_interrupt_while_a_tool_runs_is_an_interrupted_row(session: Session) 
     rows = session.ledger.dataframe(columns="all")
     assert list(rows["status"]) == ["interrupted"] and list(rows["error_kind"]) == ["interrupted"]
     assert chat.turns == 0 and session.quota_state().day_used == 1  # it was sent
+
+
+def test_a_tool_result_holding_the_key_is_not_kept_in_the_ledger(
+        make_session: Callable[..., Session], server: SandboxServer) -> None:
+    loop = make_session(loopback=server)
+    key = loop.settings.api_key or ""
+
+    def lookup_setting(name: str) -> str:
+        """Lookup a setting by name."""
+        return f"the setting {name} is {key}"
+
+    with pytest.raises(SensitiveInputBlocked):  # step 2 would send it back: refused
+        loop.ask('lookup setting "token"', model="openai/gpt-oss-20b:free",
+                 tools=[lookup_setting])
+    rows = loop.ledger.dataframe(columns="all")
+    assert len(key) > 20 and not any(key in str(v) for v in rows.to_numpy().ravel())
+    assert "sk-or-" in rows["tool_calls"].dropna().iloc[0]
