@@ -75,6 +75,9 @@ class Conversation:
         self.options = options
         self._session_or_default().config.resolve(model=model, **options)  # checked now
         self._messages: list[Message] = list(messages)
+        #: how many of the first messages the ledger does not hold under this id (a fork's):
+        #: the next answered turn keeps them, so resuming it rebuilds the whole history
+        self._unlogged = 0 if conversation_id else len(self._messages)
         self.answers: list[Answer] = []
         self._lock = threading.Lock()
         _register(self)
@@ -95,6 +98,7 @@ class Conversation:
         """Forget the history (the ledger keeps it); the next turn starts over as turn 1."""
         with self._lock:
             self._messages.clear()
+            self._unlogged = 0
             self.answers.clear()
             self.id = new_call_id()
 
@@ -124,6 +128,7 @@ class Conversation:
             stopped = bool(answer.steps and answer.steps[-1].tool_calls)  # at max_steps
             self._messages.extend([call.messages[-1], *answer.task_messages,
                                    *(() if stopped else (_assistant(answer),))])
+            self._unlogged = 0
             self.answers.append(answer)
             return answer
 
@@ -143,11 +148,12 @@ class Conversation:
                   f"(history={resolved.history})"),) if dropped else ()
         head = (system(self.system),) if self.system else ()
         question, attached = user_message(text, attachments, max_side=resolved.max_side)
-        first = self.turns == 0
+        first = self.turns == 0 or self._unlogged > 0
         return Call((*head, *kept, question), replace(resolved, system=None),
                     new_call_id(), conversation_id=self.id, conversation=self.name,
                     turn=self.turns + 1, notes=notes, attachments=metadata_json(attached),
-                    turn_added=(*(head if first else ()), question),
+                    turn_added=(*(head if first else ()), *self._messages[:self._unlogged],
+                                question),
                     on_delta=on_delta, on_event=on_event)
 
     def _session_or_default(self) -> Session:

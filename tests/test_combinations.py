@@ -141,3 +141,14 @@ def test_a_tool_result_holding_the_key_is_not_kept_in_the_ledger(
     rows = loop.ledger.dataframe(columns="all")
     assert len(key) > 20 and not any(key in str(v) for v in rows.to_numpy().ravel())
     assert "sk-or-" in rows["tool_calls"].dropna().iloc[0]
+
+
+def test_a_fork_resumes_with_the_history_it_was_forked_from(session: Session) -> None:
+    chat = session.chat(model="openai/gpt-oss-20b:free", name="trunk", system="Be brief.")
+    chat.ask("calculate 2*3", tools=[calculate])
+    chat.ask("And in words?")
+    branch = chat.fork("branch")
+    branch.ask("calculate 5*5", tools=[calculate])
+    resumed = Session(home=session.ledger.path.parent, sandbox=True).chat(resume="branch")
+    assert [m.to_wire() for m in resumed.messages] == [m.to_wire() for m in branch.messages]
+    assert resumed.turns == branch.turns == 3
