@@ -31,6 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._text import redact
+
 __all__ = ["MAX_RESULT_CHARS", "Tool", "ToolRun", "as_tool", "as_tools", "schema_of", "tool"]
 
 #: What a tool's result may send back to the model (characters); the rest is cut with a note.
@@ -360,7 +362,7 @@ class ToolRun:
         args = self.arguments if isinstance(self.arguments, str) else json.dumps(
             self.arguments, ensure_ascii=False)
         outcome = f"⚠ {self.error}" if self.error is not None else (self.result or "")
-        return f"{self.name}({_short(args, 60)}) → {_short(outcome, 80)}"
+        return f"{self.name}({_short(args, 60)}) → {_short(redact(outcome), 80)}"  # shown
 
 
 def tool(function: Callable[..., Any] | None = None, *, name: str | None = None,

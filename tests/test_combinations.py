@@ -135,9 +135,11 @@ def test_a_tool_result_holding_the_key_is_not_kept_in_the_ledger(
         """Lookup a setting by name."""
         return f"the setting {name} is {key}"
 
-    with pytest.raises(SensitiveInputBlocked):  # step 2 would send it back: refused
+    with pytest.raises(SensitiveInputBlocked) as refused:  # step 2 would send it back
         loop.ask('lookup setting "token"', model="openai/gpt-oss-20b:free",
                  tools=[lookup_setting])
+    shown = refused.value.steps[0].tool_calls[0].line()  # type: ignore[attr-defined]
+    assert "the setting token is sk-or-" in shown and key[:20] not in shown
     rows = loop.ledger.dataframe(columns="all")
     assert len(key) > 20 and not any(key in str(v) for v in rows.to_numpy().ravel())
     assert "sk-or-" in rows["tool_calls"].dropna().iloc[0]
