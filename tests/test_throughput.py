@@ -149,7 +149,7 @@ def _ok_prompts(home: Path) -> set[str]:
 
 
 def test_sigkill_with_rows_in_flight_loses_nothing_and_resends_nothing(tmp_path: Path) -> None:
-    sandbox = Sandbox(rpm=1000, rpd=1000, latency_ms=300)
+    sandbox = Sandbox(rpm=1000, rpd=1000, latency_ms=600)  # ~4 s in all: the kill lands mid-batch
     key = sandbox_key("sigkill")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER")}
     with SandboxServer(sandbox) as server:
@@ -181,8 +181,8 @@ def test_sigkill_with_rows_in_flight_loses_nothing_and_resends_nothing(tmp_path:
 # -- the async API ------------------------------------------------------------------------------
 def test_aask_gathered_in_plain_asyncio_runs_concurrently(
         make_session: Callable[..., Session]) -> None:
-    session = make_session(rpm=1000, rpd=1000,
-                           sandbox_options={"latency_ms": 150, "rpm": 1000, "rpd": 1000})
+    session = make_session(rpm=1000, rpd=1000,  # 400 ms each: overlap shows on a loaded machine
+                           sandbox_options={"latency_ms": 400, "rpm": 1000, "rpd": 1000})
 
     async def main() -> list:
         return await asyncio.gather(*(session.aask(f"question {n}", MODEL) for n in range(8)))
