@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from openrouter_nb.answer import Answer
 from openrouter_nb.sandbox import Sandbox, SandboxServer, sandbox_key
 from openrouter_nb.session import Session, set_session
+
+from .postgres_server import PostgresServer, available
 
 
 class FakeClock:
@@ -88,3 +93,22 @@ def ip(session: Session) -> Iterator[InteractiveShell]:
     shell.run_line_magic("load_ext", "openrouter_nb")
     yield shell
     InteractiveShell.clear_instance()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a loopback port for the whole run (skips without one)."""
+    reason = available()
+    if reason is not None:
+        if os.environ.get("OPENROUTER_NB_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"OPENROUTER_NB_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, empty database on the session's server, one per test."""
+    stem = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40]
+    return postgres.new_database(f"t_{stem}_{uuid.uuid4().hex[:12]}")
