@@ -7,13 +7,15 @@ pass through ``_text.redact``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._text import redact
 from .api.errors import OpenRouterError
 from .api.types import ChatResult
-from .ledger import Ledger
 from .validate import Validation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import AttemptStore
 
 #: the row fields a tool or a model may fill with any text
 _TEXTS = ("prompt", "tool_calls", "turn_messages")
@@ -23,9 +25,11 @@ class AttemptRecorder:
     """Adds the session's identity (session id, account fingerprint, base URL, mode) to
     every row it writes."""
 
-    def __init__(self, ledger: Ledger, *, session_id: str, account: str, base_url: str,
-                 key: str | None, clock: Callable[[], float]) -> None:
+    def __init__(self, ledger: AttemptStore, *, session_id: str, account: str, base_url: str,
+                 key: str | None, clock: Callable[[], float], person: str | None = None
+                 ) -> None:
         self.ledger = ledger
+        self.person = person
         self.session_id = session_id
         self.account = account
         self.base_url = base_url
@@ -36,7 +40,8 @@ class AttemptRecorder:
         row = {**row, **{name: redact(row[name], self._key) for name in _TEXTS  # a tool result
                          if isinstance(row.get(name), str)}}  # or an answer may hold the key
         return dict(row, epoch=self.clock(), sandbox=mode == "sandbox", mode=mode,
-                    session_id=self.session_id, account=self.account, base_url=self.base_url)
+                    session_id=self.session_id, account=self.account, base_url=self.base_url,
+                    person=self.person)
 
     def answered(self, result: ChatResult, row: dict[str, Any], *, mode: str, wait_s: float,
                  check: Validation | None = None,

@@ -43,15 +43,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .answer import Answer
-    from .ledger import Ledger
     from .quota import QuotaState
+    from .store import AttemptStore
 
 
 class Session(Protocol):
     """What a batch needs of a session (``openrouter_nb.session.Session`` has it)."""
 
     model: str
-    ledger: Ledger
+    ledger: AttemptStore
 
     def ask(self, prompt: str, model: str | None = None, **options: Any) -> Answer: ...
 

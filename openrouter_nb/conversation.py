@@ -29,15 +29,15 @@ from .pipeline import Call
 
 if TYPE_CHECKING:  # pragma: no cover
     from .answer import Answer
-    from .ledger import Ledger
     from .options import SessionConfig
+    from .store import AttemptStore
 
 
 class Session(Protocol):
     """What a conversation needs of a session (``openrouter_nb.session.Session`` has it)."""
 
     config: SessionConfig
-    ledger: Ledger
+    ledger: AttemptStore
 
     def run(self, call: Call) -> Answer: ...
 
@@ -170,7 +170,7 @@ class Conversation:
         found = ledger.conversation_turns(name)
         if found is None:
             raise KeyError(f"No conversation named {name!r} in the ledger "
-                           f"({ledger.path}). Start it with orn.chat(name={name!r}).")
+                           f"({ledger.where}). Start it with orn.chat(name={name!r}).")
         conversation_id, model, rows = found
         head: str | None = None
         messages: list[Message] = []

@@ -54,6 +54,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "attachments", "task_id", "step", "tool_calls",
     # migration 5: the cache (a hash of what a request sends)
     "request_hash",
+    # migration 6: classes (who asked, when a class shares one key; see identity.py)
+    "person",
 )
 COLUMNS: tuple[str, ...] = CORE_COLUMNS + EXTRA_COLUMNS
 
@@ -99,6 +101,9 @@ _MIGRATIONS: tuple[str, ...] = (
     # an answered row with the same hash can answer the call again without sending it.
     "ALTER TABLE attempts ADD COLUMN request_hash TEXT;"
     "CREATE INDEX IF NOT EXISTS attempts_request ON attempts(request_hash, status);",
+    # Classes: the participant's name (JUPYTERHUB_USER or a configured one), nothing else.
+    "ALTER TABLE attempts ADD COLUMN person TEXT;"
+    "CREATE INDEX IF NOT EXISTS attempts_person ON attempts(person, epoch);",
 )
 
 
@@ -125,6 +130,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._frames: dict[tuple[str, ...], tuple[int, pd.DataFrame]] = {}
         self._conn = self._open()
+        #: Where the rows are, for messages.
+        self.where = str(self.path)
         self._insert_sql = (
             f"INSERT INTO attempts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         )

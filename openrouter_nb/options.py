@@ -217,6 +217,12 @@ class SessionConfig:
     record: Path | None = None
     replay: Path | None = None
     replay_fallback: bool = False
+    #: a class: the shared PostgreSQL ledger (else OPENROUTER_NB_LEDGER), who this kernel
+    #: records as (else OPENROUTER_NB_PERSON or JUPYTERHUB_USER), and whether calls may go on
+    #: pacing alone while that database is down (else OPENROUTER_NB_LEDGER_FALLBACK)
+    ledger_url: str | None = field(default=None, repr=False)
+    person: str | None = None
+    ledger_fallback: bool | None = None
 
     @classmethod
     def of(cls, **settings: Any) -> SessionConfig:

@@ -11,7 +11,9 @@ is lifted. Figures never show more used than the limit.
 
 Pacing: before a request is sent, :meth:`QuotaTracker.acquire` waits for a free slot in
 the sliding per-minute window instead of provoking a 429. The clock and the sleep are
-injected, so tests and the sandbox can run in scaled or fake time.
+injected, so tests and the sandbox can run in scaled or fake time. In a class that shares one
+key, a :class:`SharedPacer` (the class database, :mod:`openrouter_nb.class_gate`) grants the
+slots instead, for every kernel of the class at once.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
 
-from .api.errors import DailyRateLimit, MinuteRateLimit, OpenRouterError, RateLimitInfo
+from .api.errors import (
+    DailyRateLimit,
+    LedgerUnavailable,
+    MinuteRateLimit,
+    OpenRouterError,
+    RateLimitInfo,
+)
 from .api.types import KeyInfo
 
 FREE_RPM = 20
@@ -67,6 +77,19 @@ class Slot:
     stamp: float | None
     waited: float
     seq: int = 0  # this tracker's running number of reserved slots (0: unpaced)
+    grant: Any = None  # the class database's grant, when a SharedPacer gave the slot
+
+
+class SharedPacer(Protocol):
+    """Slots granted for a whole class on one key (:class:`openrouter_nb.class_gate.ClassGate`)."""
+
+    def acquire(self, *, free: bool, rpm: int, window_s: float, rpd: int | None,
+                on_wait: Callable[[Any], None] | None = None) -> Any: ...
+
+    def settle(self, grant: Any) -> None: ...
+
+    def block(self, *, minute_until: float | None = None,
+              day_until: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,8 @@ class QuotaState:
     last_model: str | None = None
     budget: int | None = None
     budget_used: int = 0
+    queue_place: int | None = None  # in a class: this request's place in the class's queue
+    queue_size: int | None = None
 
     @property
     def day_remaining(self) -> int:
@@ -144,6 +169,12 @@ class QuotaTracker:
         self.budget: int | None = None
         self.budget_used = 0
         self._listeners: list[Callable[[QuotaState], None]] = []
+        #: A class's shared pacer (None: this tracker paces alone), and whether a call may go
+        #: on pacing alone when the class database cannot be reached.
+        self.shared: SharedPacer | None = None
+        self.shared_fallback = False
+        self._queue: tuple[int, int] | None = None
+        self._fell_back = False
 
     # -- listeners (the meter) --------------------------------------------------------------
     def subscribe(self, listener: Callable[[QuotaState], None]) -> Callable[[], None]:
@@ -171,6 +202,13 @@ class QuotaTracker:
         waiting when the daily quota is known to be spent. Paid models are not paced
         (OpenRouter does not cap them).
         """
+        if self.shared is not None:
+            try:
+                return self._acquire_shared(self.shared, model)
+            except LedgerUnavailable:
+                if not self.shared_fallback:
+                    raise
+                self._say_fallback()
         if not is_free_model(model):
             return Slot(None, 0.0)
         self._recheck_day_block()
@@ -203,6 +241,43 @@ class QuotaTracker:
         self._notify()
         return Slot(now, waited, seq)
 
+    def _acquire_shared(self, shared: SharedPacer, model: str | None) -> Slot:
+        """A slot from the class's pacer; this tracker only keeps the figures for displays."""
+        free = is_free_model(model)
+        if free:
+            self._recheck_day_block()
+            self.check_day()
+
+        def waiting(where: Any) -> None:
+            with self._lock:
+                self._waiting_until = self.clock() + where.expected_s
+                self._queue = (where.place, where.waiting)
+            self._notify()
+
+        grant = shared.acquire(free=free, rpm=self.rpm, window_s=self.window_s, rpd=self.rpd,
+                               on_wait=waiting)
+        with self._lock:
+            self._waiting_until, self._queue = 0.0, None
+            if not free:
+                return Slot(None, grant.waited, grant=grant)
+            now = self.clock()
+            self._prune(now)
+            _insert_sorted(self._sent, now)
+            self._local_day.append(now)
+            self._reserved += 1
+            seq = self._reserved
+            self._in_flight[seq] = now
+        self._notify()
+        return Slot(now, grant.waited, seq, grant=grant)
+
+    def _say_fallback(self) -> None:
+        if not self._fell_back:
+            self._fell_back = True
+            warnings.warn("The class database cannot be reached, so this notebook paces its "
+                          "own requests for now (OPENROUTER_NB_LEDGER_FALLBACK=local); its "
+                          "rows are kept locally and synced back when the database returns.",
+                          RuntimeWarning, stacklevel=4)
+
     def settle(self, slot: Slot) -> None:
         """Re-stamp a used slot with the time its response arrived; call it once the
         attempt's ledger row is written.
@@ -211,6 +286,8 @@ class QuotaTracker:
         and the response; using the later time means our window never frees a slot
         before the server's does.
         """
+        if slot.grant is not None and slot.stamp is not None and self.shared is not None:
+            self.shared.settle(slot.grant)
         if slot.stamp is None:
             return
         with self._lock:
@@ -275,6 +352,11 @@ class QuotaTracker:
                 if info and info.limit:
                     self.rpd = info.limit
                 self._day_cache = None  # its slot is no used request: count from the ledger
+        if self.shared is not None:  # the key is spent for the whole class, not only here
+            if isinstance(error, MinuteRateLimit):
+                self.shared.block(minute_until=self._minute_blocked_until)
+            elif isinstance(error, DailyRateLimit) and error.http_status == 429:
+                self.shared.block(day_until=self._day_blocked_until)
         self._notify()
 
     def note_key(self, info: KeyInfo) -> None:
@@ -373,6 +455,8 @@ class QuotaTracker:
                 last_model=self.last_model,
                 budget=self.budget,
                 budget_used=self.budget_used,
+                queue_place=self._queue[0] if self._queue else None,
+                queue_size=self._queue[1] if self._queue else None,
             )
 
 

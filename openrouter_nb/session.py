@@ -31,12 +31,14 @@ from .attempts import AttemptRecorder
 from .budget import Budget
 from .call import EventCallback
 from .catalog import Catalog
+from .classroom import open_storage
 from .ledger import Ledger, new_call_id
 from .messages import system as system_message
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, CallOptions, SessionConfig
 from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model, utc_midnight_before
 from .retry import RetryPolicy
 from .speed import default_speed
+from .store import AttemptStore, file_ledger
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -49,17 +51,9 @@ __all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_MODEL", "Session", "get_session", "set
 
 SANDBOX_SERVER = pipeline.SANDBOX_SERVER
 
-_ledgers: dict[Path, Ledger] = {}
-_ledgers_lock = threading.Lock()
-
-
 def shared_ledger(path: Path) -> Ledger:
     """One ``Ledger`` per file per process."""
-    path = path.expanduser().resolve()
-    with _ledgers_lock:
-        if path not in _ledgers:
-            _ledgers[path] = Ledger(path)
-        return _ledgers[path]
+    return file_ledger(path)
 
 
 @dataclass
@@ -119,7 +113,8 @@ class Session:
     """
 
     def __init__(self, *, config: SessionConfig | None = None,
-                 transport: httpx.BaseTransport | None = None, ledger: Ledger | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 ledger: AttemptStore | None = None,
                  clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  shared_budget: Budget | None = None, **settings: Any) -> None:
@@ -133,12 +128,15 @@ class Session:
         self.sandbox, self.mode, self._key = link.sandbox, link.mode, link.key
         self.client = OpenRouterClient(link.key, config_settings.base_url,
                                        transport=link.transport, timeout=cfg.call.timeout)
-        self.ledger = ledger or shared_ledger(config_settings.home / "ledger.sqlite")
+        self.classroom = open_storage(cfg, config_settings, ledger,
+                                      in_process_sandbox=link.sandbox is not None)
+        self.ledger = self.classroom.ledger
+        self.person = self.classroom.person
         self.account = config_settings.account
         self.session_id = new_call_id()
         self.recorder = AttemptRecorder(self.ledger, session_id=self.session_id,
                                         account=self.account, base_url=config_settings.base_url,
-                                        key=self._key, clock=clock)
+                                        key=self._key, clock=clock, person=self.person)
         rpm, rpd, window_s = link.rates
         window = window_s or 60.0
         self.quota = QuotaTracker(
@@ -148,7 +146,9 @@ class Session:
             refresh_key=self.key_info,
         )
         self.quota.note_budget(self._budget.limit, self._budget.used)
-        if self.sandbox is not None:
+        self.quota.shared = self.classroom.gate
+        self.quota.shared_fallback = self.classroom.fallback
+        if self.sandbox is not None and self.classroom.database is None:
             self._continue_sandbox_day(window)
         self._catalog: Catalog | None = None
 

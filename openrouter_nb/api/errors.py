@@ -23,6 +23,8 @@ OpenRouterError
  ├── BudgetExceeded .............. budget
  ├── SensitiveInputBlocked ....... blocked_sensitive
  ├── ReplayMiss .................. replay_miss  (a replay cassette lacks the request)
+ ├── ClassBudgetExceeded ........ class_budget (over the instructor's per-person limit)
+ ├── LedgerUnavailable .......... ledger_unavailable (the class database cannot be reached)
  ├── HomeFolderError ............. home_folder  (the ledger's folder or file is unusable)
  └── CassetteError ............... cassette     (a cassette file cannot be read)
 
@@ -46,11 +48,13 @@ __all__ = [
     "BadRequestError",
     "BudgetExceeded",
     "CassetteError",
+    "ClassBudgetExceeded",
     "CreditsError",
     "DailyRateLimit",
     "HomeFolderError",
     "InFlightCredits",
     "InvalidOutputError",
+    "LedgerUnavailable",
     "MidStreamError",
     "MinuteRateLimit",
     "ModelUnavailableError",
@@ -211,6 +215,20 @@ class BudgetExceeded(OpenRouterError):
     kind = "budget"
 
 
+class ClassBudgetExceeded(BudgetExceeded):
+    """The instructor's per-person limit (requests or dollars a day) is reached; checked
+    centrally, in the class database, before sending."""
+
+    kind = "class_budget"
+
+
+class LedgerUnavailable(OpenRouterError):
+    """The class database (``OPENROUTER_NB_LEDGER=postgresql://...``) could not be reached in
+    the time allowed: nothing was sent."""
+
+    kind = "ledger_unavailable"
+
+
 class SensitiveInputBlocked(OpenRouterError):
     kind = "blocked_sensitive"
 
@@ -272,6 +290,8 @@ _CLASSES: tuple[type[OpenRouterError], ...] = (
     TruncatedError,
     InvalidOutputError,
     BudgetExceeded,
+    ClassBudgetExceeded,
+    LedgerUnavailable,
     SensitiveInputBlocked,
     ReplayMiss,
     HomeFolderError,
