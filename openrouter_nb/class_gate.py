@@ -37,6 +37,8 @@ __all__ = ["ClassGate", "Grant", "PoolState", "Waiting"]
 CHANNEL = "orn_pace"
 #: A waiter that is not next re-checks its place at least this often (seconds).
 RECHECK_S = 3.0
+#: Fair shares are counted over this many windows: who had the fewest slots lately goes first.
+FAIR_WINDOWS = 10
 _NOW = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
 
 
@@ -104,6 +106,7 @@ class ClassGate:
         self.pool = pool
         self.person = person
         self._local = threading.Lock()  # one waiter per kernel in the shared queue
+        self._waiter: psycopg.Connection[Any] | None = None
 
     # -- acquiring ---------------------------------------------------------------------------
     def acquire(self, *, free: bool, rpm: int, window_s: float, rpd: int | None,
@@ -119,18 +122,37 @@ class ClassGate:
             return self.db.run(lambda conn: self._unpaced(conn, started))
         with self._local:
             deadline = started + self.db.wait_s
+            pause = 0.05
             while True:
                 try:
-                    with self.db.connection(timeout=max(0.1, deadline - time.monotonic())) as c:
-                        return self._wait_in_line(c, limits, started, on_wait)
-                except LedgerUnavailable:
-                    raise
-                except Exception as exc:  # connection lost (restart): queue again, bounded
-                    if not _is_connection_trouble(exc) or time.monotonic() > deadline:
-                        if _is_connection_trouble(exc):
-                            raise self.db.unavailable(exc, time.monotonic() - started) from None
+                    return self._wait_in_line(self._connection(), limits, started, on_wait)
+                except Exception as exc:  # connection lost (a restart): queue again, bounded
+                    if not _is_connection_trouble(exc):
                         raise
-                    time.sleep(0.2)
+                    self._drop_connection()
+                    if time.monotonic() + pause > deadline:
+                        raise self.db.unavailable(exc, time.monotonic() - started) from None
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.5)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """This kernel's own connection for waiting in line (LISTEN needs one session); made
+        again at once after a restart, without the pool's back-off."""
+        if self._waiter is None or self._waiter.closed:
+            self._waiter = self.db.connect()
+        return self._waiter
+
+    def _drop_connection(self) -> None:
+        if self._waiter is not None:
+            try:
+                self._waiter.close()
+            except Exception:
+                pass
+            self._waiter = None
+
+    def close(self) -> None:
+        with self._local:
+            self._drop_connection()
 
     def _unpaced(self, conn: psycopg.Connection[Any], started: float) -> Grant:
         """A paid model: no rate to keep, but the person's budget still applies."""
@@ -258,9 +280,11 @@ class _Schedule:
 
     def __init__(self, pool: str, limits: _Limits, now: float, stamps: list[float], day: int,
                  waiters: list[tuple[int, str]], last: dict[str, float],
-                 refusals: dict[str, str], blocked: tuple[float, float]) -> None:
+                 served: dict[str, int], refusals: dict[str, str],
+                 blocked: tuple[float, float]) -> None:
         self.pool, self.limits, self.now = pool, limits, now
         self.stamps, self.day, self.waiters, self.last = stamps, day, waiters, last
+        self.served = served
         self.refusals, self.blocked = refusals, blocked
         self.granted: dict[int, int] = {}
         self.refused: dict[int, tuple[str, str]] = {}
@@ -280,10 +304,14 @@ class _Schedule:
         last = {r[0]: float(r[1]) for r in conn.execute(
             "SELECT person, last_grant FROM pace_people WHERE pool = %s AND person = ANY(%s)",
             (pool, persons)).fetchall()}
+        served = {r[0]: int(r[1]) for r in conn.execute(
+            "SELECT person, COUNT(*) FROM pace_sends WHERE pool = %s AND paced AND stamp > %s "
+            "AND person = ANY(%s) GROUP BY person",
+            (pool, now - FAIR_WINDOWS * limits.window_s, persons)).fetchall()}
         found = conn.execute("SELECT minute_blocked_until, day_blocked_until FROM pace_pools "
                              "WHERE pool = %s", (pool,)).fetchone()
         blocked = (float(found[0]), float(found[1])) if found else (0.0, 0.0)
-        return cls(pool, limits, now, stamps, int(day), waiters, last,
+        return cls(pool, limits, now, stamps, int(day), waiters, last, served,
                    _over_budget(conn, persons, now), blocked)
 
     def _next_free(self, ahead: int) -> float:
@@ -315,12 +343,13 @@ class _Schedule:
         if limits.rpd is not None:
             free = min(free, max(0, limits.rpd - self.day))
         while free and pending:
-            pending.sort(key=lambda w: (self.last.get(w[1], -math.inf), w[0]))
+            pending.sort(key=self._due)
             queue_id, person = pending.pop(0)
             send_id = _scalar(conn, "INSERT INTO pace_sends (pool, person, stamp, paced) VALUES "
                                     "(%s, %s, %s, true) RETURNING id", (self.pool, person, now))
             self.granted[queue_id] = int(send_id)
             self.last[person] = now + len(self.granted) * 1e-6
+            self.served[person] = self.served.get(person, 0) + 1
             self.stamps.append(now)
             free -= 1
         for queue_id, send_id in self.granted.items():
@@ -333,11 +362,17 @@ class _Schedule:
             conn.execute("INSERT INTO pace_people (pool, person, last_grant) VALUES (%s, %s, %s) "
                          "ON CONFLICT (pool, person) DO UPDATE SET last_grant = EXCLUDED."
                          "last_grant", (self.pool, person, self.last[person]))
-        self.order = sorted(pending, key=lambda w: (self.last.get(w[1], -math.inf), w[0]))
+        self.order = sorted(pending, key=self._due)
         if not self.granted and not self.refused:
             return {}
         return {"pool": self.pool, "named": [*self.granted, *self.refused,
                                              *(q for q, _p in self.order[:3])]}
+
+    def _due(self, waiter: tuple[int, str]) -> tuple[int, float, int]:
+        """Who is served first: the person with the fewest slots lately, then the one served
+        longest ago, then the oldest request."""
+        queue_id, person = waiter
+        return self.served.get(person, 0), self.last.get(person, -math.inf), queue_id
 
     def standing(self, queue_id: int) -> _Outcome:
         if queue_id in self.granted or queue_id in self.refused:

@@ -9,6 +9,7 @@ only when a ``postgresql://`` ledger is used.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import threading
@@ -28,6 +29,8 @@ _T = TypeVar("_T")
 
 #: How long a call waits, in all, for an unreachable class database (OPENROUTER_NB_DB_WAIT_S).
 DEFAULT_WAIT_S = 30.0
+#: How long a step waits for a pooled connection before it opens one of its own.
+POOL_WAIT_S = 0.5
 #: A lock number all kernels take while migrating (pg_advisory_xact_lock).
 _MIGRATION_LOCK = 0x6F726E62  # "ornb"
 
@@ -83,9 +86,12 @@ class Database:
         self._pool: ConnectionPool = ConnectionPool(
             url, min_size=1, max_size=max_size, open=False, name=name,
             kwargs={"autocommit": True, "application_name": name, "connect_timeout": 5},
-            check=ConnectionPool.check_connection, reconnect_timeout=0)
+            # the pool's own reconnection is quiet: a call that cannot wait says why
+            check=ConnectionPool.check_connection)
         self._opened = False
         self._open_lock = threading.Lock()
+        logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+        logging.getLogger("psycopg.pool").propagate = False
 
     def _open(self) -> None:
         with self._open_lock:
@@ -118,25 +124,49 @@ class Database:
     def run(self, step: Callable[[psycopg.Connection[Any]], _T], *,
             wait_s: float | None = None) -> _T:
         """``step(conn)``, tried again on connection trouble with growing pauses for
-        ``wait_s`` (default: the database's) in all, then :class:`LedgerUnavailable`."""
+        ``wait_s`` (default: the database's) in all, then :class:`LedgerUnavailable`.
+
+        A pool that is still reconnecting with its own back-off (after a restart) is not
+        waited for: the step runs on a connection of its own, so every kernel of a class is
+        back as soon as the server is.
+        """
         import psycopg
-        from psycopg_pool import PoolTimeout
 
         budget = self.wait_s if wait_s is None else wait_s
         started = time.monotonic()
         pause = 0.05
         while True:
-            left = budget - (time.monotonic() - started)
             try:
-                with self.connection(timeout=max(0.1, left)) as conn:
-                    return step(conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+                return self._step(step, max(0.1, min(POOL_WAIT_S,
+                                                     budget - (time.monotonic() - started))))
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 failure: BaseException = exc
             waited = time.monotonic() - started
             if waited + pause > budget:
                 raise self.unavailable(failure, waited) from None
             time.sleep(pause * random.uniform(0.5, 1.5))
-            pause = min(pause * 2, 1.0)
+            pause = min(pause * 2, 0.5)
+
+    def _step(self, step: Callable[[psycopg.Connection[Any]], _T], timeout: float) -> _T:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self.connection(timeout=timeout) as conn:
+                return step(conn)
+        except PoolTimeout:
+            pass
+        conn = self.connect()
+        try:
+            return step(conn)
+        finally:
+            conn.close()
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A connection of its own (not pooled), autocommit."""
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=5,
+                               application_name="openrouter-nb")
 
 
 def migrate(conn: psycopg.Connection[Any], migrations: tuple[str, ...]) -> None:
