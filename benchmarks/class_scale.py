@@ -110,21 +110,26 @@ def _spawn(url: str, base_url: str, person: str, home: str, rpm: int, window_s: 
             f"participant({url!r}, {base_url!r}, {person!r}, {home!r}, {rpm}, {window_s}, "
             f"{start}, {until})")
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+                            stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
 
 
 class _Lines(threading.Thread):
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         super().__init__(daemon=True)
-        self.proc, self.lines, self.errors = proc, [], ""
-        self.lines: list[dict[str, Any]]
+        self.proc, self.errors = proc, ""
+        self.lines: list[dict[str, Any]] = []
         self.start()
 
     def run(self) -> None:
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        for text in self.proc.stdout:
-            self.lines.append(json.loads(text))
-        self.errors = self.proc.stderr.read()
+        assert self.proc.stdout is not None
+        errors = []
+        with self.proc.stdout:
+            for text in self.proc.stdout:  # stderr comes here too: a line that is no JSON
+                try:
+                    self.lines.append(json.loads(text))
+                except ValueError:
+                    errors.append(text)
+        self.errors = "".join(errors)
 
     def join(self, timeout: float | None = None) -> list[dict[str, Any]]:  # type: ignore[override]
         super().join(timeout)
@@ -164,7 +169,7 @@ def _rows(url: str) -> list[tuple[str, str, str, int | None]]:
     import psycopg
 
     with psycopg.connect(url) as conn:
-        return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+        return [tuple(row) for row in conn.execute(
             "SELECT person, call_id, status, http_status FROM attempts").fetchall()]
 
 

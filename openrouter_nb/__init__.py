@@ -21,11 +21,13 @@ from .api.errors import (
     BadRequestError,
     BudgetExceeded,
     CassetteError,
+    ClassBudgetExceeded,
     CreditsError,
     DailyRateLimit,
     HomeFolderError,
     InFlightCredits,
     InvalidOutputError,
+    LedgerUnavailable,
     MidStreamError,
     MinuteRateLimit,
     ModelUnavailableError,
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .agent import TaskRefused
     from .conversation import Conversation
+    from .notebook.class_view import ClassView
     from .notebook.widgets import QuotaMeter
     from .session import Session
     from .tools import Tool, tool
@@ -139,6 +142,26 @@ def log(*, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame
     return _session().log(limit=limit, newest_first=newest_first)
 
 
+def class_view(session: Session | None = None) -> ClassView:
+    """The instructor's view of a class on one key: per participant, live (``.watch()``),
+    with the class's usage charts (``.chart()``). Needs ``OPENROUTER_NB_LEDGER``."""
+    from .notebook.class_view import ClassView
+
+    return ClassView(session or _session())
+
+
+def class_budget(requests_per_day: int | None = None, dollars_per_day: float | None = None, *,
+                 person: str = "*") -> None:
+    """Set the daily budget of ``person`` (``"*"``: everyone without their own); with
+    neither limit, remove it. Instructors only; enforced centrally before sending."""
+    _session().class_budget(requests_per_day, dollars_per_day, person=person)
+
+
+def class_budgets() -> pd.DataFrame:
+    """The budgets set for the class."""
+    return _session().class_budgets()
+
+
 def quota_meter(session: Session | None = None) -> QuotaMeter:
     """The live quota meter widget: with no ``session``, the one meter that follows the
     default session across switches (sandbox on/off, profiles, record, replay); with one,
@@ -219,12 +242,14 @@ __all__ = [
     "BadRequestError",
     "BudgetExceeded",
     "CassetteError",
+    "ClassBudgetExceeded",
     "Conversation",
     "CreditsError",
     "DailyRateLimit",
     "HomeFolderError",
     "InFlightCredits",
     "InvalidOutputError",
+    "LedgerUnavailable",
     "MidStreamError",
     "MinuteRateLimit",
     "ModelUnavailableError",
@@ -247,6 +272,9 @@ __all__ = [
     "ask",
     "batch",
     "chat",
+    "class_budget",
+    "class_budgets",
+    "class_view",
     "compare",
     "estimate_cost",
     "get_session",

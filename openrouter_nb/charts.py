@@ -346,3 +346,35 @@ def pool_drift(session: Session, *, days: int = 7) -> Usage:
 def _check_days(days: Any) -> None:
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
         raise ValueError(f"days must be a whole number from 1 to 366, not {days!r:.40}.")
+
+
+# -- a class on one key ----------------------------------------------------------------------------
+def class_figure(people: pd.DataFrame, hourly: pd.DataFrame, *, day: str) -> Figure:
+    """Two panels: each participant's requests today (answered and failed), and the class's
+    requests by hour against the key's daily limit."""
+    with _style():
+        figure = _figure((11.0, 3.8))
+        ax = figure.add_subplot(1, 2, 1)
+        names = [str(name) for name in people["person"]]
+        ax.barh(names, people["answered"], color="#4c72b0", label="answered")
+        ax.barh(names, people["failed"], left=people["answered"], color="#dd8452",
+                label="failed")
+        ax.invert_yaxis()
+        ax.set(title=f"Requests per participant, {day} (UTC)", xlabel="requests")
+        if len(names):
+            ax.legend(loc="lower right", fontsize=7)
+        ax = figure.add_subplot(1, 2, 2)
+        ax.bar(hourly["hour"], hourly["sent"], color="#4c72b0", label="sent")
+        ax.set(title="The class by hour (UTC)", xlabel="hour", ylabel="requests")
+        return figure
+
+
+def class_usage(session: Session) -> Usage:
+    """The class's charts (instructors): per participant today, and the key's day by hour."""
+    people = session.class_frame()
+    state = session.quota_state()
+    frames = usage_frames(_ledger_rows(session), now=state.now, days=1,
+                          day_limit=state.day_limit, minute_limit=state.minute_limit)
+    day = datetime.fromtimestamp(state.now, tz=timezone.utc).strftime("%Y-%m-%d")
+    return Usage("Class usage (today)", {"people": people, "hourly": frames["hourly"]},
+                 class_figure(people, frames["hourly"], day=day))

@@ -11,7 +11,9 @@ folder, pacing in this process.
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,12 +76,33 @@ def open_storage(cfg: SessionConfig, settings: Settings, given: store.AttemptSto
                 else env.get("OPENROUTER_NB_LEDGER_FALLBACK", "").strip().lower() in _TRUE)
     ledger = store.class_ledger(url, home=settings.home, person=person, everyone=instructor,
                                 wait_s=_wait_s(env))
-    gate = None
-    if not in_process_sandbox:
-        from .class_gate import ClassGate
-
-        gate = ClassGate(ledger.db, pool=settings.account, person=person)
+    gate = None if in_process_sandbox else _gate(ledger, settings.account, person)
     return ClassLink(ledger, person, instructor, gate, fallback, ledger)
+
+
+_gates: dict[tuple[int, str, str], ClassGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate(ledger: PostgresLedger, pool: str, person: str) -> ClassGate:
+    """One pacer per database, key and person per process: a kernel waits in the class's
+    queue on one connection, whatever sessions it makes."""
+    from .class_gate import ClassGate
+
+    with _gates_lock:
+        key = (id(ledger.db), pool, person)
+        if key not in _gates:
+            if not _gates:
+                atexit.register(_close_gates)
+            _gates[key] = ClassGate(ledger.db, pool=pool, person=person)
+        return _gates[key]
+
+
+def _close_gates() -> None:
+    with _gates_lock:
+        for gate in _gates.values():
+            gate.close()
+        _gates.clear()
 
 
 def _database(link: ClassLink, *, instructor_only: str | None = None) -> PostgresLedger:

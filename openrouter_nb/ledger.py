@@ -232,6 +232,9 @@ class Ledger:
         values = []
         for row in rows:
             row = dict(row)
+            unknown = set(row) - set(COLUMNS)
+            if unknown:
+                raise TypeError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
             row.setdefault("epoch", now)
             row.setdefault("time", _iso(row["epoch"]))
             values.append([_to_sql(row.get(name)) for name in COLUMNS])

@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _log = logging.getLogger(__name__)
 
-#: How long writing one row waits for the database before it is spooled locally instead.
+#: How long writing one row waits for the database before it is spooled locally instead (and
+#: how long a quota figure waits before the last one known is shown).
 RECORD_WAIT_S = 3.0
 
 _PG_TYPES = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
@@ -95,7 +96,11 @@ class PostgresLedger:
         self.spool = Spool(home / "ledger-spool.sqlite", self.where)
         self._warned = False
         self._sync_lock = threading.Lock()
-        self.db.run(lambda conn: pg_db.migrate(conn, MIGRATIONS))
+        try:
+            self.db.run(lambda conn: pg_db.migrate(conn, MIGRATIONS))
+        except BaseException:
+            self.db.close()  # no pool left reconnecting in the background
+            raise
         self.sync()
 
     def __repr__(self) -> str:
@@ -169,13 +174,14 @@ class PostgresLedger:
         params.append(self.person)
         return sql + (" AND" if " WHERE " in sql else " WHERE") + " person = %s"
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: Sequence[Any] = (), *, wait_s: float | None = None
+               ) -> list[dict[str, Any]]:
         def read(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             cursor = conn.execute(sql, params)
             names = [d[0] for d in cursor.description or ()]
             return [_from_sql(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
-        return self.db.run(read)
+        return self.db.run(read, wait_s=wait_s)
 
     def rows(self, *, call_id: str | None = None, batch_id: str | None = None,
              session_id: str | None = None, limit: int | None = None,
@@ -208,7 +214,8 @@ class PostgresLedger:
                       ) -> list[float]:
         """Epochs of the key's attempts sent since ``since`` (the whole class's)."""
         sql = f"SELECT epoch FROM attempts WHERE {self._SENT}" + (self._FREE if free_only else "")
-        return [row["epoch"] for row in self._query(sql + " ORDER BY epoch", (account, since))]
+        return [row["epoch"] for row in self._query(sql + " ORDER BY epoch", (account, since),
+                                                    wait_s=RECORD_WAIT_S)]
 
     def count_attempts(self, *, since: float, account: str | None, free_only: bool = True) -> int:
         """How many of the key's attempts were sent since ``since`` (the whole class's), not
@@ -217,7 +224,7 @@ class PostgresLedger:
                + (self._FREE if free_only else "")
                + " AND NOT (http_status IS NOT DISTINCT FROM 429 AND "
                  "error_kind IS NOT DISTINCT FROM 'rate_limit_day')")
-        return int(self._query(sql, (account, since))[0]["n"])
+        return int(self._query(sql, (account, since), wait_s=RECORD_WAIT_S)[0]["n"])
 
     def batch_answers(self, batch_id: str) -> dict[str, dict[str, Any]]:
         """The successful (or cached) row of each ``row_key`` of this person's batch."""
@@ -266,7 +273,7 @@ class PostgresLedger:
                   columns: Sequence[str] | str | None = None,
                   everyone: bool | None = None) -> pd.DataFrame:
         """The ledger as a DataFrame, as :meth:`Ledger.dataframe` gives it: this person's rows,
-        or the whole class's for an instructor (``everyone=True`` asks for it explicitly)."""
+        or the whole class's for an instructor (``everyone=False``: only their own)."""
         from .columnar import block_from_rows, to_frame
 
         if columns == "all":
@@ -278,9 +285,14 @@ class PostgresLedger:
         unknown = set(wanted) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        if everyone and not self.everyone:
+            raise PermissionError("The whole class's rows are for its instructors (named in "
+                                  "OPENROUTER_NB_INSTRUCTORS); this ledger shows your own.")
         params: list[Any] = []
-        sql = self._scope(f"SELECT id, {', '.join(COLUMNS)} FROM attempts", params,
-                          whole_class=bool(everyone))
+        sql = f"SELECT id, {', '.join(COLUMNS)} FROM attempts"
+        if self.person is not None and (everyone is False or not self.everyone):
+            sql += " WHERE person = %s"
+            params.append(self.person)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += " LIMIT %s"

@@ -24,7 +24,7 @@ import httpx
 from . import config, pipeline
 from .answer import Answer
 from .api.client import DEFAULT_BASE_URL, DeltaCallback, OpenRouterClient
-from .api.errors import BudgetExceeded, OpenRouterError
+from .api.errors import BudgetExceeded, LedgerUnavailable, OpenRouterError
 from .api.types import ChatResult, KeyInfo
 from .attachments import attachments_of, metadata_json, user_message
 from .attempts import AttemptRecorder
@@ -132,6 +132,7 @@ class Session:
                                       in_process_sandbox=link.sandbox is not None)
         self.ledger = self.classroom.ledger
         self.person = self.classroom.person
+        self._day_seen = (0.0, 0)  # (since, count) last read from the ledger
         self.account = config_settings.account
         self.session_id = new_call_id()
         self.recorder = AttemptRecorder(self.ledger, session_id=self.session_id,
@@ -377,7 +378,34 @@ class Session:
             recent=self.ledger.attempt_times(since=now - window, account=self.account))
 
     def _day_count(self, since: float) -> int:
-        return self.ledger.count_attempts(since=since, account=self.account)
+        try:
+            count = self.ledger.count_attempts(since=since, account=self.account)
+        except LedgerUnavailable:  # the class database is away: the last count known
+            return self._day_seen[1] if self._day_seen[0] == since else 0
+        self._day_seen = (since, count)
+        return count
+
+    # -- a class on one key (classroom.py) ---------------------------------------------------------
+    def class_frame(self) -> pd.DataFrame:
+        """Per participant, today: requests, failures by kind, waiting or blocked, last model,
+        share of the class (instructors only)."""
+        from .classroom import class_frame
+
+        return class_frame(self.classroom)
+
+    def class_budget(self, requests_per_day: int | None = None,
+                     dollars_per_day: float | None = None, *, person: str = "*") -> None:
+        """Set (or, with neither, remove) the daily budget of ``person`` ("*": everyone)."""
+        from .classroom import set_budget
+
+        set_budget(self.classroom, requests_per_day=requests_per_day,
+                   dollars_per_day=dollars_per_day, person=person)
+
+    def class_budgets(self) -> pd.DataFrame:
+        """The budgets the instructor set."""
+        from .classroom import budgets_frame
+
+        return budgets_frame(self.classroom)
 
     # -- other views ------------------------------------------------------------------------------
     def key_info(self) -> KeyInfo:

@@ -7,6 +7,7 @@ database and person is shared by every session of a process.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -82,6 +83,16 @@ def class_ledger(url: str, *, home: Path, person: str | None, everyone: bool,
     key = (url, person, everyone, str(home.expanduser().resolve()))
     with _lock:
         if key not in _classes:
+            if not _classes:
+                atexit.register(_close_classes)
             _classes[key] = PostgresLedger(url, home=home, person=person, everyone=everyone,
                                            wait_s=wait_s)
         return _classes[key]
+
+
+def _close_classes() -> None:
+    """At exit: close the pools (their connections would otherwise be dropped while open)."""
+    with _lock:
+        for ledger in _classes.values():
+            ledger.close()
+        _classes.clear()

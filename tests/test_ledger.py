@@ -108,13 +108,7 @@ def test_unknown_column_is_refused(make_ledger: LedgerFactory) -> None:
     assert len(ledger) == 0
 
 
-def test_record_many_refuses_unknown_column(make_ledger: LedgerFactory,
-                                            request: pytest.FixtureRequest) -> None:
-    if make_ledger.backend == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "package bug: Ledger.record_many (SQLite) ignores unknown column names, so a typo "
-            "silently loses that field; Ledger.record and PostgresLedger.record_many raise "
-            "TypeError")))
+def test_record_many_refuses_unknown_column(make_ledger: LedgerFactory) -> None:
     ledger = make_ledger()
     with pytest.raises(TypeError, match="unknown ledger column"):
         ledger.record_many([{"call_id": "y", "stauts": "ok"}])

@@ -271,11 +271,6 @@ def _pool_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("openrouter-nb") and t.is_alive()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "package bug: when PostgresLedger.__init__ raises LedgerUnavailable (migration cannot "
-    "reach the database) it does not close the pg_db.Database it opened, so the psycopg "
-    "pool's scheduler and 3 worker threads stay alive reconnecting in the background; "
-    "each failed attempt in a notebook leaks another pool"))
 def test_unreachable_database_leaves_no_pool_running(tmp_path: Path) -> None:
     url = "postgresql://u@127.0.0.1:1/db"
     before = _pool_threads()
@@ -333,3 +328,19 @@ def test_dataframe_dtypes_match_sqlite(postgres_url: str, tmp_path: Path,
             dict(Ledger(tmp_path / "empty.sqlite").dataframe(columns="all").dtypes)
     finally:
         sqlite.close()
+
+
+def test_the_whole_class_is_for_instructors(postgres_url: str, tmp_path: Path) -> None:
+    ana = PostgresLedger(postgres_url, home=tmp_path, person="ana")
+    teacher = PostgresLedger(postgres_url, home=tmp_path, person="teacher", everyone=True)
+    try:
+        ana.record(call_id="a", status="ok")
+        teacher.record(call_id="t", status="ok")
+        with pytest.raises(PermissionError, match="instructors"):
+            ana.dataframe(everyone=True)
+        assert list(ana.dataframe()["call_id"]) == ["a"]
+        assert list(teacher.dataframe()["call_id"]) == ["a", "t"]
+        assert list(teacher.dataframe(everyone=False)["call_id"]) == ["t"]
+    finally:
+        ana.close()
+        teacher.close()

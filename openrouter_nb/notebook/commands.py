@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..api.errors import OpenRouterError
+from .class_view import cmd_class
 from .display import error_bundle
 from .flags import MODELS_USAGE, PICKER_USAGE, models_parser, parse_flags, picker_parser
 from .insight import cmd_cache, cmd_stats
@@ -66,6 +67,8 @@ HELP = """\
 %openrouter chats          this kernel's conversations: turns, tokens, model
 %openrouter reset [NAME]   forget a conversation (default: the last one); the ledger keeps it
 %openrouter budget N|off   allow at most N more requests in this session
+%openrouter class          a class on one key (instructors): each participant today;
+                           class chart | class budgets | class budget N|off [--person P]
 %openrouter cache on|off   answer identical requests from the ledger: nothing sent, no quota
                            used, footer "cached from HH:MM" (--no-cache: send one cell anyway)
 %openrouter stats [--days N]
@@ -431,6 +434,7 @@ COMMANDS: dict[str, Callable[[list[str]], Any]] = {
     "budget": cmd_budget,
     "cache": cmd_cache,
     "chats": cmd_chats,
+    "class": cmd_class,
     "cost": cmd_cost,
     "help": cmd_help,
     "key": cmd_key,

@@ -279,9 +279,14 @@ def _reason(details: Mapping[str, Any], error: Any) -> str:
     return reason.split(":")[0]
 
 
-def waiting_status(seconds: float, limit: int, window_s: float = 60.0) -> str:
-    """``⏳ waiting 31 s for a free slot (20/minute)``: the line a cell shows while paced."""
+def waiting_status(seconds: float, limit: int, window_s: float = 60.0,
+                   place: int | None = None, waiting: int | None = None) -> str:
+    """``⏳ waiting 31 s for a free slot (20/minute)``: the line a cell shows while paced; in a
+    class, ``⏳ place 3 of 12 in the class's queue, about 9 s (20/minute for the class)``."""
     per = "minute" if window_s == 60.0 else f"{window_s:g} s"
+    if place is not None:
+        return (f"⏳ place {place} of {waiting or place} in the class's queue, about "
+                f"{math.ceil(seconds)} s ({limit}/{per} for the class)")
     return f"⏳ waiting {math.ceil(seconds)} s for a free slot ({limit}/{per})"
 
 
@@ -360,7 +365,8 @@ class StreamingDisplay:
         number of seconds changes.
         """
         if state.waiting_s > 0 and threading.get_ident() == self._thread:
-            status = waiting_status(state.waiting_s, state.minute_limit, state.window_s)
+            status = waiting_status(state.waiting_s, state.minute_limit, state.window_s,
+                                    state.queue_place, state.queue_size)
             if status != self.status:
                 self.status = status
                 self._refresh(force=True)

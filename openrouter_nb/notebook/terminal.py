@@ -126,7 +126,10 @@ class TerminalDisplay:
             self._show_status(line, keep=True)
 
     def on_quota(self, state: QuotaState) -> None:
-        if state.waiting_s > 0:
+        if state.queue_place is not None:
+            self._show_status(f"◷ place {state.queue_place} of {state.queue_size} in the class's "
+                              f"queue, about {state.waiting_s:.0f} s")
+        elif state.waiting_s > 0:
             self._show_status(f"◷ waiting {state.waiting_s:.0f} s for a per-minute slot")
 
     def _flush(self, raw: str) -> None:
