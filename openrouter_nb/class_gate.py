@@ -272,7 +272,7 @@ class ClassGate:
             assert row is not None
             return PoolState(int(row[0]), int(day), int(waiting), row[2], now)
 
-        return self.db.run(read, wait_s=2.0)
+        return self.db.run(read, wait_s=0.5)
 
 
 class _Schedule:

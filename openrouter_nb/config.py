@@ -126,7 +126,7 @@ def resolve(
 # -- profiles ------------------------------------------------------------------------------------
 PROFILE_FILE = "openrouter_nb.toml"
 PROFILE_FIELDS = ("model", "fallback", "provider", "max_tokens", "budget", "base_url", "retries",
-                  "timeout", "temperature", "system", "sandbox", "cache")
+                  "timeout", "temperature", "system", "sandbox", "cache", "ledger_url")
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ class Profile:
     system: str | None = None
     sandbox: bool | None = None
     cache: bool | None = None  # answer identical requests from the ledger
+    ledger_url: str | None = None  # a class's PostgreSQL ledger (no password: see load_profiles)
     source: str = ""
 
     def describe(self) -> str:
@@ -203,10 +204,28 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
             raise ValueError(f"[profiles.{name}] in {path} has unknown field(s) "
                              f"{', '.join(sorted(unknown))}; known: {', '.join(PROFILE_FIELDS)}.")
         values = dict(table)
+        _no_password(values.get("ledger_url"), f"[profiles.{name}] in {path}")
         if "fallback" in values:
             values["fallback"] = tuple(values["fallback"])
         profiles[name] = Profile(name=name, source=str(path), **values)
     return profiles
+
+
+def _no_password(url: object, where: str) -> None:
+    """A password in a profile's ``ledger_url`` is refused, like a key."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not isinstance(url, str):
+        return
+    try:
+        parts = urlsplit(url)
+        has_password = bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        has_password = False
+    if has_password:
+        raise ValueError(f"{where} holds a password in ledger_url: passwords do not belong in "
+                         "files. Remove it and use PGPASSWORD or ~/.pgpass, or set the whole "
+                         "URL in OPENROUTER_NB_LEDGER.")
 
 
 #: Field names that hold a key, whatever their value (compared lower-case, ``-`` as ``_``).

@@ -95,6 +95,7 @@ class PostgresLedger:
         self.everyone = everyone
         self.spool = Spool(home / "ledger-spool.sqlite", self.where)
         self._warned = False
+        self._pending = True  # rows may wait in the spool (from an earlier kernel): sync first
         self._sync_lock = threading.Lock()
         try:
             self.db.run(lambda conn: pg_db.migrate(conn, MIGRATIONS))
@@ -139,9 +140,10 @@ class PostgresLedger:
         except LedgerUnavailable as exc:
             for uid, row in batch:
                 self.spool.add(uid, row)
+            self._pending = True
             self._warn_spooled(exc)
             return 0
-        if len(self.spool):
+        if self._pending:
             self.sync()
         return last
 
@@ -159,8 +161,10 @@ class PostgresLedger:
         if not self._sync_lock.acquire(blocking=False):
             return 0  # another thread is syncing
         try:
-            return self.spool.drain(lambda rows: self.db.run(
+            sent = self.spool.drain(lambda rows: self.db.run(
                 lambda conn: _insert(conn, rows), wait_s=RECORD_WAIT_S))
+            self._pending = False
+            return sent
         except LedgerUnavailable:
             return 0
         finally:
@@ -285,6 +289,8 @@ class PostgresLedger:
         unknown = set(wanted) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        if self._pending:  # rows kept during an outage belong in the frame
+            self.sync()
         if everyone and not self.everyone:
             raise PermissionError("The whole class's rows are for its instructors (named in "
                                   "OPENROUTER_NB_INSTRUCTORS); this ledger shows your own.")

@@ -43,6 +43,7 @@ FREE_RPD_WITH_CREDITS = 1000
 DAY_CACHE_S = 2.0
 WAIT_STEP_S = 1.0  # while waiting for a slot, listeners hear about it at least this often
 KEY_RECHECK_S = 60.0  # a local per-day block asks GET /key again at most this often
+CLASS_CACHE_S = 1.0  # a class's figures (from its database) are read at most this often
 
 
 #: The UTC day last asked about, as (its midnight, the next midnight): every call asks for
@@ -90,6 +91,8 @@ class SharedPacer(Protocol):
 
     def block(self, *, minute_until: float | None = None,
               day_until: float | None = None) -> None: ...
+
+    def state(self, window_s: float) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,7 @@ class QuotaTracker:
         self.shared: SharedPacer | None = None
         self.shared_fallback = False
         self._queue: tuple[int, int] | None = None
+        self._class_cache: tuple[float, tuple[int, int, int] | None] | None = None
         self._fell_back = False
 
     # -- listeners (the meter) --------------------------------------------------------------
@@ -429,18 +433,45 @@ class QuotaTracker:
             day_used = day_limit  # the service said the day is spent, whatever we counted
         return min(day_used, day_limit), day_limit, blocked, sources, note
 
+    def _class_figures(self) -> tuple[int, int, int] | None:
+        """The class's (minute used, day used, waiting) from its database, read at most every
+        CLASS_CACHE_S; the last figures known while it cannot be reached."""
+        if self.shared is None:
+            return None
+        now = time.monotonic()
+        cached = self._class_cache
+        if cached is not None and 0 <= now - cached[0] < CLASS_CACHE_S:
+            return cached[1]
+        try:
+            pool = self.shared.state(self.window_s)
+            figures: tuple[int, int, int] | None = (pool.minute_used, pool.day_used,
+                                                    pool.waiting)
+        except LedgerUnavailable:
+            figures = cached[1] if cached is not None else None
+        self._class_cache = (now, figures)
+        return figures
+
     def state(self) -> QuotaState:
+        shared = self._class_figures()
         with self._lock:
             now = self.clock()
             self._prune(now)
             day_used, day_limit, blocked, sources, note = self._day(now)
+            minute_used = self.rpm if self._minute_blocked_until > now else len(self._sent)
+            if shared is not None:
+                minute_used = min(self.rpm, max(minute_used, shared[0]))
+                if shared[1] > day_used and not blocked:
+                    day_used, sources["day_used"] = min(shared[1], day_limit), "class database"
+                sources["minute_used"] = "class database"
+                note = (f"Shared by the class: {shared[2]} requests waiting for a slot. "
+                        + note).strip()
             minute_reset = None
             if self._sent:
                 minute_reset = self._sent[0] + self.window_s
             if self._minute_blocked_until > now:
                 minute_reset = max(minute_reset or 0.0, self._minute_blocked_until)
             return QuotaState(
-                minute_used=self.rpm if self._minute_blocked_until > now else len(self._sent),
+                minute_used=minute_used,
                 minute_limit=self.rpm,
                 minute_reset_at=minute_reset,
                 day_used=day_used,

@@ -375,3 +375,112 @@ def test_a_small_class_with_a_kill_and_a_restart(postgres: PostgresServer) -> No
     assert figures["attempts_seen"] >= 30, figures
     assert figures["fairness"] <= 1.5, figures
     assert figures["killed"] == "p00" and figures["restart_s"] > 1.5, figures
+
+
+# -- what a participant sees -----------------------------------------------------------------------
+def test_a_waiting_cell_shows_its_place_in_the_class_queue(
+        participant: Callable[..., Session], postgres_url: str) -> None:
+    from openrouter_nb.notebook.display import StreamingDisplay
+    from tests.test_display import Recorder
+
+    session = participant("pia")
+    gate = session.classroom.gate
+    assert isinstance(gate, ClassGate)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # the window is full now
+        for _ in range(3):
+            conn.execute("INSERT INTO pace_sends (pool, person, stamp, paced) VALUES "
+                         "(%s, 'quinn', EXTRACT(EPOCH FROM clock_timestamp()), true)", (gate.pool,))
+    target = Recorder()
+    view = StreamingDisplay(live=True, target=target, clock=lambda: 0.0)
+    view.start(FREE)
+    unsubscribe = session.quota.subscribe(view.on_quota)
+    try:
+        answer = session.ask("waits", FREE, on_delta=view.on_delta, on_event=view.on_event)
+    finally:
+        unsubscribe()
+    view.finish(answer)
+    lines = [b["text/plain"] for b in target.updates if "queue" in b["text/plain"]]
+    assert lines and lines[0].startswith("⏳ place 1 of 1 in the class's queue, about ")
+    assert lines[0].endswith("(3/1.5 s for the class)")
+    assert "queue" not in target.updates[-1]["text/plain"]  # the answer replaced it
+
+
+def test_the_meter_counts_the_whole_class(participant: Callable[..., Session]) -> None:
+    rosa, sam = participant("rosa"), participant("sam")
+    rosa.ask("one", FREE)
+    rosa.ask("two", FREE)
+    time.sleep(1.1)  # past the cached figures
+    state = sam.quota_state()
+    assert state.minute_used == 2 and state.day_used == 2
+    assert state.sources["minute_used"] == "class database"
+    assert state.note.startswith("Shared by the class: 0 requests waiting")
+
+
+def test_a_profile_may_name_the_class_ledger_but_never_its_password(
+        tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from openrouter_nb import config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "openrouter_nb.toml").write_text(
+        f'[profiles.class]\nledger_url = "{postgres_url}"\nsandbox = true\n')
+    session = Session.from_profile("class", home=tmp_path, person="tess")
+    session.ask("hello")
+    assert _rows(postgres_url, "SELECT person FROM attempts") == [("tess",)]
+    (tmp_path / "openrouter_nb.toml").write_text(
+        '[profiles.class]\nledger_url = "postgresql://tess:hunter22@db/class"\n')
+    with pytest.raises(ValueError, match="passwords do not belong in files") as refused:
+        config.load_profiles()
+    assert "hunter22" not in str(refused.value)
+
+
+def test_the_readmes_participant_role_can_ask_but_not_set_budgets(
+        participant: Callable[..., Session], postgres_url: str, tmp_path: Path,
+        shared_key: tuple[SandboxServer, Counting], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grants the README's JupyterHub recipe gives participants are enough to take part
+    (no CREATE: the tables exist), and too few to write budgets, whatever the environment."""
+    participant("teacher")  # the instructor's (owner's) session creates the tables
+    role = f"p_{abs(hash(postgres_url)) % 10**8}"
+    pacer = "pace_sends, pace_queue, pace_people, pace_pools"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        database = conn.info.dbname
+        for sql in (f"CREATE ROLE {role} LOGIN", "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                    f"GRANT CONNECT ON DATABASE {database} TO {role}",
+                    f"GRANT SELECT, INSERT ON attempts TO {role}",
+                    f"GRANT SELECT, INSERT, UPDATE, DELETE ON {pacer} TO {role}",
+                    f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}",
+                    f"GRANT SELECT ON class_budgets, orn_schema TO {role}"):
+            conn.execute(sql)  # type: ignore[call-overload]
+    url = postgres_url.replace("orn_test@", f"{role}@")
+    monkeypatch.setenv("OPENROUTER_NB_INSTRUCTORS", "uma")  # she pretends to be one
+    server, _counting = shared_key
+    uma = Session(api_key=sandbox_key("class-key"), base_url=server.base_url, sandbox=False,
+                  home=tmp_path / "uma", ledger_url=url, person="uma", retries=0, rpm=3,
+                  window_s=1.5, rpd=10**6)
+    try:
+        assert uma.ask("may I?", FREE).text
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            uma.class_budget(1000)
+    finally:
+        uma.close()
+
+
+def test_the_class_view_charts_and_watches(participant: Callable[..., Session],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_NB_INSTRUCTORS", "teacher")
+    vic, teacher = participant("vic"), participant("teacher")
+    vic.ask("one", FREE)
+    view = ClassView(teacher)
+    chart = view.chart()
+    assert list(chart.frames["people"]["person"]) == ["vic"]
+    assert int(chart.frames["hourly"]["sent"].sum()) == 1
+    assert chart.png().startswith(b"\x89PNG")
+    assert [ax.get_title() for ax in chart.figure.axes][0].startswith("Requests per participant")
+    box = view.watch(every=0.2)
+    try:
+        vic.ask("two", FREE)
+        deadline = time.monotonic() + 10
+        while "2 requests sent" not in box.value and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "2 requests sent" in box.value
+    finally:
+        view.stop()
