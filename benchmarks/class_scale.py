@@ -39,8 +39,9 @@ KEY_NAME = "class-of-30"
 
 
 def participant(url: str, base_url: str, person: str, home: str, rpm: int, window_s: float,
-                start: float, until: float) -> None:
-    """One participant's kernel: ask until ``until`` (epoch), one JSON line per attempt."""
+                go: str) -> None:
+    """One participant's kernel: once ready, wait for the file ``go`` (the start and end
+    epochs), then ask until the end, one JSON line per attempt."""
     os.environ.update(OPENROUTER_NB_LEDGER=url, OPENROUTER_NB_PERSON=person,
                       OPENROUTER_NB_HOME=home, OPENROUTER_NB_DB_WAIT_S="60")
     import warnings
@@ -53,7 +54,11 @@ def participant(url: str, base_url: str, person: str, home: str, rpm: int, windo
     session = Session(api_key=sandbox_key(KEY_NAME), base_url=base_url, sandbox=False,
                       retries=0, rpm=rpm, window_s=window_s, rpd=10**6, max_tokens=16)
     number = 0
-    time.sleep(max(0.0, start - time.time()))  # the class starts together
+    print(json.dumps({"ready": True}), flush=True)
+    while not os.path.exists(go):  # the class starts together
+        time.sleep(0.01)
+    start, until = json.loads(Path(go).read_text())
+    time.sleep(max(0.0, start - time.time()))
     while time.time() < until:
         number += 1
         try:
@@ -90,11 +95,15 @@ def run_class(*, participants: int = 30, window_s: float = 6.0, windows: int = 6
     with PostgresServer() as database, SandboxServer(sandbox) as server, \
             tempfile.TemporaryDirectory() as homes:
         url = database.new_database("class_scale")
-        started = time.time() + 2.0 + 0.15 * participants  # to import and connect
-        until = started + windows * window_s
+        go = f"{homes}/go.json"
         procs = [_spawn(url, server.base_url, f"p{i:02d}", f"{homes}/p{i:02d}", rpm, window_s,
-                        started, until) for i in range(participants)]
+                        go) for i in range(participants)]
         outputs = {f"p{i:02d}": _reader(proc) for i, proc in enumerate(procs)}
+        _wait_ready(outputs, timeout=120.0)
+        started = time.time() + 0.5
+        until = started + windows * window_s
+        Path(f"{go}.tmp").write_text(json.dumps([started, until]))
+        os.replace(f"{go}.tmp", go)
         events = _disturb(procs, database, started, window_s, windows, kill, restart, log)
         for proc in procs:
             proc.wait(timeout=windows * window_s + 120)
@@ -103,12 +112,22 @@ def run_class(*, participants: int = 30, window_s: float = 6.0, windows: int = 6
     return _figures(decisions, lines, rows, started, until, window_s, rpm, events)
 
 
+def _wait_ready(outputs: dict[str, _Lines], timeout: float) -> None:
+    deadline = time.time() + timeout
+    while not all(any(line.get("ready") for line in list(reader.lines))
+                  for reader in outputs.values()):
+        if time.time() > deadline:
+            raise RuntimeError("participants not ready: " + "; ".join(
+                reader.errors[-300:] for reader in outputs.values() if reader.errors))
+        time.sleep(0.05)
+
+
 def _spawn(url: str, base_url: str, person: str, home: str, rpm: int, window_s: float,
-           start: float, until: float) -> subprocess.Popen[str]:
+           go: str) -> subprocess.Popen[str]:
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
             "from benchmarks.class_scale import participant; "
             f"participant({url!r}, {base_url!r}, {person!r}, {home!r}, {rpm}, {window_s}, "
-            f"{start}, {until})")
+            f"{go!r})")
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=str(ROOT))
 
@@ -122,14 +141,12 @@ class _Lines(threading.Thread):
 
     def run(self) -> None:
         assert self.proc.stdout is not None
-        errors = []
         with self.proc.stdout:
             for text in self.proc.stdout:  # stderr comes here too: a line that is no JSON
                 try:
                     self.lines.append(json.loads(text))
                 except ValueError:
-                    errors.append(text)
-        self.errors = "".join(errors)
+                    self.errors += text
 
     def join(self, timeout: float | None = None) -> list[dict[str, Any]]:  # type: ignore[override]
         super().join(timeout)
@@ -199,7 +216,9 @@ def _figures(decisions: list[tuple[float, str | None]], lines: dict[str, list[di
         "rate_used": round(len(measured) / allowed, 3) if allowed else 0.0,
         "fairness": round(max(answered.values()) / max(1, min(answered.values())), 3)
         if answered else 0.0,
-        "shares": sorted(answered.values()), "rows": len(rows),
+        "shares": sorted(answered.values()),
+        "spread": max(answered.values()) - min(answered.values()) if answered else 0,
+        "rows": len(rows),
         "attempts_seen": sum(len(found) for found in seen.values()),
         "rows_lost": lost, "synced_after_outage": synced,
         "failures": {str(k): v for k, v in failures.items()}, **events,

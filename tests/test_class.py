@@ -373,7 +373,11 @@ def test_a_small_class_with_a_kill_and_a_restart(postgres: PostgresServer) -> No
     assert figures["quota_429s"] == 0, figures
     assert figures["rows_lost"] == 0, figures
     assert figures["attempts_seen"] >= 30, figures
-    assert figures["fairness"] <= 1.5, figures
+    # About four requests each, so the class of 30 (benchmarks/class_scale.py) reports the
+    # share ratio; here the counts may differ by the round-robin's one, plus one for a grant
+    # lost to the restart and one for a late reconnection (seen: 1 or 2).
+    assert figures["spread"] <= 3, figures
+    assert min(figures["shares"]) >= 2, figures  # nobody who kept asking was starved
     assert figures["killed"] == "p00" and figures["restart_s"] > 1.5, figures
 
 
