@@ -498,3 +498,16 @@ def test_a_derived_session_stays_in_the_class(participant: Callable[..., Session
     assert recording.ledger is wes.ledger and recording.person == "wes"
     assert recording.ask("recorded", FREE).text
     assert wes.derive(sandbox=True).classroom.gate is None  # its own sandbox paces alone
+
+
+def test_the_class_code_costs_nothing_until_used() -> None:
+    """``%load_ext`` (the magics and their commands) imports neither pandas nor psycopg."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import openrouter_nb.notebook.magics, openrouter_nb.notebook.commands, "
+            "openrouter_nb.session; print(sorted(m for m in ('pandas', 'psycopg', "
+            "'psycopg_pool') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert run.stdout.strip() == "[]"

@@ -12,8 +12,6 @@ import html
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .tables import nowrap
-
 if TYPE_CHECKING:  # pragma: no cover
     import ipywidgets as w
     import pandas as pd
@@ -56,6 +54,8 @@ class ClassView:
                 f"{waiting} waiting, {blocked} blocked by a budget")
 
     def html(self) -> str:
+        from .tables import nowrap
+
         table = nowrap(self.frame)._repr_html_() or ""
         return f"<p>{html.escape(self.summary())}</p>{table}"
 
@@ -99,6 +99,8 @@ def cmd_class(args: list[str]) -> Any:
         if args == ["chart"]:
             return ClassView(session).chart()
         if args == ["budgets"]:
+            from .tables import nowrap
+
             return nowrap(session.class_budgets())
         if args[0] == "budget" and len(args) >= 2:
             return _set_budget(session, args[1:])
