@@ -107,6 +107,18 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def wanted_columns(columns: Sequence[str] | str | None) -> list[str]:
+    """The frame's columns: the DESIGN.md ones and ``error_message`` (None), every one
+    (``"all"``) or those named; an unknown name is a ``ValueError``."""
+    if columns == "all":
+        return list(COLUMNS)
+    wanted = list(CORE_COLUMNS) + ["error_message"] if columns is None else list(columns)
+    unknown = set(wanted) - set(COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+    return wanted
+
+
 def new_call_id() -> str:
     """A short, unique id that groups the attempts of one call."""
     return uuid.uuid4().hex[:12]
@@ -365,15 +377,7 @@ class Ledger:
         """
         import pandas as pd
 
-        if columns == "all":
-            wanted = list(COLUMNS)
-        elif columns is None:
-            wanted = list(CORE_COLUMNS) + ["error_message"]
-        else:
-            wanted = list(columns)
-        unknown = set(wanted) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        wanted = wanted_columns(columns)
         with self._lock:
             key = tuple(wanted)
             last_id, cached = self._frames.get(key, (0, None))

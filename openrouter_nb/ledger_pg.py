@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import pg_db
 from .api.errors import LedgerUnavailable
-from .ledger import _BOOL_COLUMNS, _TYPES, COLUMNS, CORE_COLUMNS, _from_sql, _iso, _to_sql
+from .ledger import _BOOL_COLUMNS, _TYPES, COLUMNS, _from_sql, _iso, _to_sql, wanted_columns
 from .spool import Spool
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -280,15 +280,7 @@ class PostgresLedger:
         or the whole class's for an instructor (``everyone=False``: only their own)."""
         from .columnar import block_from_rows, to_frame
 
-        if columns == "all":
-            wanted = list(COLUMNS)
-        elif columns is None:
-            wanted = list(CORE_COLUMNS) + ["error_message"]
-        else:
-            wanted = list(columns)
-        unknown = set(wanted) - set(COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown ledger column(s): {', '.join(sorted(unknown))}")
+        wanted = wanted_columns(columns)
         if self._pending:  # rows kept during an outage belong in the frame
             self.sync()
         if everyone and not self.everyone:
