@@ -10,12 +10,10 @@ caller named it, and the answer says so.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,12 +30,12 @@ from .budget import Budget
 from .call import EventCallback
 from .catalog import Catalog
 from .classroom import open_storage
+from .connection import connect
 from .ledger import Ledger, new_call_id
 from .messages import system as system_message
 from .options import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, CallOptions, SessionConfig
 from .quota import FREE_RPM, QuotaState, QuotaTracker, is_free_model, utc_midnight_before
 from .retry import RetryPolicy
-from .speed import default_speed
 from .store import AttemptStore, file_ledger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,45 +52,6 @@ SANDBOX_SERVER = pipeline.SANDBOX_SERVER
 def shared_ledger(path: Path) -> Ledger:
     """One ``Ledger`` per file per process."""
     return file_ledger(path)
-
-
-@dataclass
-class _Connection:
-    """Where a session's requests go: the transport, the key it sends, and the mode."""
-
-    transport: httpx.BaseTransport | None
-    key: str | None
-    mode: str
-    sandbox: Any = None
-    rates: tuple[int | None, int | None, float | None] = (None, None, None)
-
-
-def _connect(cfg: SessionConfig, settings: config.Settings,
-             transport: httpx.BaseTransport | None, clock: Callable[[], float]) -> _Connection:
-    """The sandbox, a replay cassette or the network, recorded when asked."""
-    replay = cfg.replay or (os.environ.get("OPENROUTER_NB_REPLAY") or None)
-    rates = (cfg.rpm, cfg.rpd, cfg.window_s)
-    link = _Connection(transport, settings.api_key, "sandbox" if settings.sandbox else "live")
-    if settings.sandbox and transport is None and (not replay or cfg.replay_fallback):
-        from .sandbox import Sandbox, SandboxTransport, sandbox_key
-
-        options = {"clock": clock, "speed": default_speed(), **(cfg.sandbox_options or {})}
-        link.sandbox = Sandbox(**options)
-        link.transport, link.key = SandboxTransport(link.sandbox), sandbox_key()
-        rates = (cfg.rpm or options.get("rpm"), cfg.rpd or options.get("rpd"),
-                 cfg.window_s or options.get("window_s"))
-    if replay:
-        from .api.cassette import ReplayTransport
-
-        link.transport = ReplayTransport(replay, fallback=link.transport
-                                         if cfg.replay_fallback else None)
-        link.mode = "replay"
-    if cfg.record:
-        from .api.cassette import RecordingTransport
-
-        link.transport = RecordingTransport(link.transport or httpx.HTTPTransport(), cfg.record)
-    link.rates = rates
-    return link
 
 
 class Session:
@@ -124,7 +83,7 @@ class Session:
         self.clock, self.sleep = clock, sleep
         self._given_transport = transport
         self._budget = shared_budget if shared_budget is not None else Budget(cfg.budget)
-        link = _connect(cfg, config_settings, transport, clock)
+        link = connect(cfg, config_settings, transport, clock)
         self.sandbox, self.mode, self._key = link.sandbox, link.mode, link.key
         self.client = OpenRouterClient(link.key, config_settings.base_url,
                                        transport=link.transport, timeout=cfg.call.timeout)
