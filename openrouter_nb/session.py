@@ -85,10 +85,10 @@ class Session:
         self._budget = shared_budget if shared_budget is not None else Budget(cfg.budget)
         link = connect(cfg, config_settings, transport, clock)
         self.sandbox, self.mode, self._key = link.sandbox, link.mode, link.key
+        self.classroom = open_storage(cfg, config_settings, ledger,  # may refuse: no client yet
+                                      in_process_sandbox=link.sandbox is not None)
         self.client = OpenRouterClient(link.key, config_settings.base_url,
                                        transport=link.transport, timeout=cfg.call.timeout)
-        self.classroom = open_storage(cfg, config_settings, ledger,
-                                      in_process_sandbox=link.sandbox is not None)
         self.ledger = self.classroom.ledger
         self.person = self.classroom.person
         self._day_seen = (0.0, 0)  # (since, count) last read from the ledger

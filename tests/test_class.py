@@ -493,11 +493,12 @@ def test_the_class_view_charts_and_watches(participant: Callable[..., Session],
 def test_a_derived_session_stays_in_the_class(participant: Callable[..., Session],
                                               tmp_path: Path) -> None:
     wes = participant("wes")
-    recording = wes.derive(record=tmp_path / "wes.jsonl")
-    assert recording.classroom.gate is wes.classroom.gate  # one pacer per kernel
-    assert recording.ledger is wes.ledger and recording.person == "wes"
-    assert recording.ask("recorded", FREE).text
-    assert wes.derive(sandbox=True).classroom.gate is None  # its own sandbox paces alone
+    with wes.derive(record=tmp_path / "wes.jsonl") as recording:
+        assert recording.classroom.gate is wes.classroom.gate  # one pacer per kernel
+        assert recording.ledger is wes.ledger and recording.person == "wes"
+        assert recording.ask("recorded", FREE).text
+    with wes.derive(sandbox=True) as own:
+        assert own.classroom.gate is None  # its own sandbox paces alone
 
 
 def test_the_class_code_costs_nothing_until_used() -> None:
