@@ -11,7 +11,9 @@ killed with SIGKILL and the database is stopped and started again. Printed:
   of the first window to the end of the run (target >= 0.95);
 - fairness: the largest share over the smallest among participants who kept asking (<= 1.5);
 - rows lost: attempts a participant saw finish whose row is not in the database (0), and the
-  rows that waited in a local spool during the outage and were synced back.
+  rows that waited in a local spool during the outage and were synced back;
+- database transactions per request (pacing, rows and reads of every kernel): what waiting
+  in line costs the server (informational).
 
     python benchmarks/class_scale.py [--participants 30] [--window-s 6] [--windows 6]
 """
@@ -109,7 +111,22 @@ def run_class(*, participants: int = 30, window_s: float = 6.0, windows: int = 6
             proc.wait(timeout=windows * window_s + 120)
         lines = {person: reader.join() for person, reader in outputs.items()}
         rows = _rows(url)
-    return _figures(decisions, lines, rows, started, until, window_s, rpm, events)
+        events["db_transactions"] = _transactions(url)
+    figures = _figures(decisions, lines, rows, started, until, window_s, rpm, events)
+    figures["db_transactions_per_request"] = round(
+        events["db_transactions"] / max(1, figures["sent"]), 1)
+    return figures
+
+
+def _transactions(url: str) -> int:
+    """Transactions the database committed (every kernel's: pacing, rows, reads)."""
+    import psycopg
+
+    time.sleep(1.0)  # the statistics of the last transactions reach the view
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = "
+                             "current_database()").fetchone()
+    return int(found[0]) if found else 0
 
 
 def _wait_ready(outputs: dict[str, _Lines], timeout: float) -> None:

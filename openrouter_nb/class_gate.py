@@ -140,6 +140,7 @@ class ClassGate:
         again at once after a restart, without the pool's back-off."""
         if self._waiter is None or self._waiter.closed:
             self._waiter = self.db.connect()
+            self._waiter.execute(f"LISTEN {CHANNEL}")  # for as long as it lives
         return self._waiter
 
     def _drop_connection(self) -> None:
@@ -168,7 +169,6 @@ class ClassGate:
 
     def _wait_in_line(self, conn: psycopg.Connection[Any], limits: _Limits, started: float,
                       on_wait: Callable[[Waiting], None] | None) -> Grant:
-        conn.execute(f"LISTEN {CHANNEL}")
         queue_id = self._enqueue(conn)
         done = False
         try:
@@ -193,10 +193,6 @@ class ClassGate:
         finally:
             if not done:
                 _forget(conn, queue_id)
-            try:
-                conn.execute(f"UNLISTEN {CHANNEL}")
-            except Exception:  # the connection is gone; the pool replaces it
-                pass
 
     def _enqueue(self, conn: psycopg.Connection[Any]) -> int:
         return int(_scalar(
