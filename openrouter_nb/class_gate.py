@@ -37,6 +37,8 @@ __all__ = ["ClassGate", "Grant", "PoolState", "Waiting"]
 CHANNEL = "orn_pace"
 #: A waiter that is not next re-checks its place at least this often (seconds).
 RECHECK_S = 3.0
+#: A waiting cell's countdown is told where it stands about this often (no query).
+TICK_S = 1.0
 #: Fair shares are counted over this many windows: who had the fewest slots lately goes first.
 FAIR_WINDOWS = 10
 _NOW = "SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8"
@@ -186,10 +188,8 @@ class ClassGate:
                 if outcome.gone:
                     queue_id = self._enqueue(conn)
                     continue
-                if on_wait is not None:
-                    on_wait(Waiting(outcome.place, outcome.waiting,
-                                    max(0.0, outcome.expected_at - outcome.now)))
-                _sleep_until_named(conn, queue_id, outcome.wake_at - outcome.now)
+                _sleep_until_named(conn, queue_id, outcome.wake_at - outcome.now,
+                                   _ticker(outcome, on_wait))
         finally:
             if not done:
                 _forget(conn, queue_id)
@@ -438,10 +438,29 @@ def _drop_stale(conn: psycopg.Connection[Any], pool: str) -> None:
                  "NOT NULL) AND since < EXTRACT(EPOCH FROM clock_timestamp()) - 3600", (pool,))
 
 
-def _sleep_until_named(conn: psycopg.Connection[Any], queue_id: int, seconds: float) -> None:
-    """Sleep ``seconds`` (at least a few ms) or until a ``NOTIFY`` names ``queue_id``."""
+def _ticker(outcome: _Outcome, on_wait: Callable[[Waiting], None] | None
+            ) -> Callable[[], None] | None:
+    """Tells ``on_wait`` where the request stands now and then once a second while it
+    sleeps (the countdown in the cell), from what the last round said: no query."""
+    if on_wait is None:
+        return None
+    expected = time.monotonic() + max(0.0, outcome.expected_at - outcome.now)
+
+    def tick() -> None:
+        on_wait(Waiting(outcome.place, outcome.waiting, max(0.0, expected - time.monotonic())))
+
+    return tick
+
+
+def _sleep_until_named(conn: psycopg.Connection[Any], queue_id: int, seconds: float,
+                       tick: Callable[[], None] | None = None) -> None:
+    """Sleep ``seconds`` (at least a few ms) or until a ``NOTIFY`` names ``queue_id``;
+    ``tick()`` now and about once a second meanwhile."""
     deadline = time.monotonic() + max(0.005, seconds)
     while (left := deadline - time.monotonic()) > 0:
+        if tick is not None:
+            tick()
+            left = min(left, TICK_S)
         for note in conn.notifies(timeout=left, stop_after=1):
             try:
                 named = json.loads(note.payload).get("named", [])
