@@ -297,6 +297,11 @@ class QuotaTracker:
         with self._lock:
             now = self.clock()
             self._in_flight.pop(slot.seq, None)
+            cache = self._day_cache
+            if cache is not None and slot.seq <= cache[3]:
+                # In flight when the ledger was last counted (so counted as pending), its row
+                # is written now: count again, or the figure would drop by one until then.
+                self._day_cache = None
             sent = self._sent
             # The slot is nearly always among the newest stamps: look from the right, so a
             # busy window (a benchmark, a batch on paid limits) costs no O(n) scan and sort.

@@ -64,3 +64,18 @@ def test_next_midnight_across_days() -> None:
     assert utc_midnight_after(midnight) == midnight + day
     assert utc_midnight_after(midnight + day - 0.001) == midnight + day
     assert utc_midnight_after(midnight + day) == midnight + 2 * day
+
+
+def test_a_slot_in_flight_when_the_ledger_was_counted_is_not_lost_when_it_settles() -> None:
+    """Three requests at once (a comparison): the figure was read while one was in flight,
+    then its row was written and it settled. The meter must not fall back by one (seen in a
+    browser test as 3/50 where 4/50 was due)."""
+    clock = FakeClock()
+    rows = {"n": 0}  # the ledger's rows (written before a slot settles)
+    quota = QuotaTracker(rpm=100, rpd=50, clock=clock, day_count=lambda since: rows["n"])
+    slot = quota.acquire(FREE)
+    assert quota.state().day_used == 1  # counted as in flight; the ledger was read
+    rows["n"] += 1  # its row is written...
+    quota.settle(slot)  # ...and then it settles, all within the day-count cache's life
+    assert quota.state().day_used == 1
+    assert quota.day_remaining() == 49
