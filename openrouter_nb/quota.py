@@ -172,6 +172,7 @@ class QuotaTracker:
         self.budget: int | None = None
         self.budget_used = 0
         self._listeners: list[Callable[[QuotaState], None]] = []
+        self._notify_lock = threading.RLock()
         #: A class's shared pacer (None: this tracker paces alone), and whether a call may go
         #: on pacing alone when the class database cannot be reached.
         self.shared: SharedPacer | None = None
@@ -189,9 +190,12 @@ class QuotaTracker:
     def _notify(self) -> None:
         if not self._listeners:
             return
-        state = self.state()
-        for listener in list(self._listeners):
-            listener(state)
+        # One at a time, snapshot and delivery together: a snapshot taken earlier is never
+        # delivered after a later one (threads of a comparison settle at the same moment).
+        with self._notify_lock:
+            state = self.state()
+            for listener in list(self._listeners):
+                listener(state)
 
     # -- pacing ------------------------------------------------------------------------------
     def _prune(self, now: float) -> None:

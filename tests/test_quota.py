@@ -79,3 +79,32 @@ def test_a_slot_in_flight_when_the_ledger_was_counted_is_not_lost_when_it_settle
     quota.settle(slot)  # ...and then it settles, all within the day-count cache's life
     assert quota.state().day_used == 1
     assert quota.day_remaining() == 49
+
+
+def test_a_later_snapshot_is_never_overtaken_by_an_earlier_one() -> None:
+    """Threads of a comparison settle together; a listener (the meter) must end on the latest
+    snapshot, even when an earlier delivery is slow (seen as a meter stuck one behind)."""
+    import threading
+
+    quota = QuotaTracker(rpm=100, rpd=50, clock=FakeClock())
+    inside, release = threading.Event(), threading.Event()
+    seen: list[str | None] = []
+
+    def listener(state: object) -> None:
+        model = getattr(state, "last_model", None)
+        if model == "first":
+            inside.set()
+            release.wait(timeout=5)  # a slow delivery of the earlier snapshot
+        seen.append(model)
+
+    quota.subscribe(listener)
+    first = threading.Thread(target=quota.note_result, args=("first",))
+    first.start()
+    assert inside.wait(timeout=5)
+    second = threading.Thread(target=quota.note_result, args=("second",))
+    second.start()
+    second.join(timeout=0.3)  # with the fix it waits for the first delivery to end
+    release.set()
+    first.join(timeout=5)
+    second.join(timeout=5)
+    assert seen[-1] == "second", seen
