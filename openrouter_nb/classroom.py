@@ -44,7 +44,13 @@ class ClassLink:
     instructor: bool = False
     gate: ClassGate | None = None
     fallback: bool = False  # may pace alone (and spool rows) while the database is down
-    database: PostgresLedger | None = None
+
+    @property
+    def database(self) -> PostgresLedger | None:
+        """The class's ledger (None: a ledger of one's own, SQLite)."""
+        from .ledger_pg import PostgresLedger
+
+        return self.ledger if isinstance(self.ledger, PostgresLedger) else None
 
 
 def _wait_s(env: Mapping[str, str]) -> float:
@@ -60,7 +66,12 @@ def open_storage(cfg: SessionConfig, settings: Settings, given: store.AttemptSto
                  in_process_sandbox: bool, env: Mapping[str, str] | None = None) -> ClassLink:
     """The ledger a session writes to; in a class, also its person and the shared pacer (not
     for the in-process sandbox, whose quota is this kernel's own)."""
+    from .ledger_pg import PostgresLedger
+
     env = os.environ if env is None else env
+    if isinstance(given, PostgresLedger) and given.person is not None:  # a derived session
+        return _in_class(given, given.person, given.everyone, cfg, settings, env,
+                         in_process_sandbox)
     person = identity.person_name(cfg.person, env)
     url = store.ledger_target(cfg.ledger_url, env)
     if given is not None:
@@ -72,12 +83,17 @@ def open_storage(cfg: SessionConfig, settings: Settings, given: store.AttemptSto
                          "JUPYTERHUB_USER (JupyterHub does) or OPENROUTER_NB_PERSON, or pass "
                          "Session(person='your name').")
     instructor = identity.is_instructor(person, env)
-    fallback = (cfg.ledger_fallback if cfg.ledger_fallback is not None
-                else env.get("OPENROUTER_NB_LEDGER_FALLBACK", "").strip().lower() in _TRUE)
     ledger = store.class_ledger(url, home=settings.home, person=person, everyone=instructor,
                                 wait_s=_wait_s(env))
+    return _in_class(ledger, person, instructor, cfg, settings, env, in_process_sandbox)
+
+
+def _in_class(ledger: PostgresLedger, person: str, instructor: bool, cfg: SessionConfig,
+              settings: Settings, env: Mapping[str, str], in_process_sandbox: bool) -> ClassLink:
+    fallback = (cfg.ledger_fallback if cfg.ledger_fallback is not None
+                else env.get("OPENROUTER_NB_LEDGER_FALLBACK", "").strip().lower() in _TRUE)
     gate = None if in_process_sandbox else _gate(ledger, settings.account, person)
-    return ClassLink(ledger, person, instructor, gate, fallback, ledger)
+    return ClassLink(ledger, person, instructor, gate, fallback)
 
 
 _gates: dict[tuple[int, str, str], ClassGate] = {}

@@ -213,16 +213,9 @@ def load_profiles(path: Path | None = None) -> dict[str, Profile]:
 
 def _no_password(url: object, where: str) -> None:
     """A password in a profile's ``ledger_url`` is refused, like a key."""
-    from urllib.parse import parse_qs, urlsplit
+    from .pg_db import safe_url
 
-    if not isinstance(url, str):
-        return
-    try:
-        parts = urlsplit(url)
-        has_password = bool(parts.password) or "password" in parse_qs(parts.query)
-    except ValueError:
-        has_password = False
-    if has_password:
+    if isinstance(url, str) and safe_url(url) != url.split("#", 1)[0]:
         raise ValueError(f"{where} holds a password in ledger_url: passwords do not belong in "
                          "files. Remove it and use PGPASSWORD or ~/.pgpass, or set the whole "
                          "URL in OPENROUTER_NB_LEDGER.")

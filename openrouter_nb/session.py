@@ -136,9 +136,7 @@ class Session:
         budget = Budget(changes["budget"]) if "budget" in changes else self._budget
         return Session(config=self.config.derive(**changes),
                        transport=self._given_transport, clock=self.clock, sleep=self.sleep,
-                       # a class's ledger is found again by its URL and person (store.py)
-                       ledger=None if "home" in changes or self.classroom.database is not None
-                       else self.ledger,
+                       ledger=None if "home" in changes else self.ledger,
                        shared_budget=budget)
 
     # -- lifecycle ------------------------------------------------------------------------------

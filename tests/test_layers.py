@@ -24,6 +24,12 @@ LAYER = {
     "openrouter_nb.ledger": "storage",
     "openrouter_nb.ledger_file": "storage",
     "openrouter_nb.columnar": "storage",
+    "openrouter_nb.pg_db": "storage",  # the class database (PostgreSQL)
+    "openrouter_nb.ledger_pg": "storage",
+    "openrouter_nb.spool": "storage",
+    "openrouter_nb.store": "storage",
+    "openrouter_nb.class_gate": "policy",  # shared pacing and budgets, on the class database
+    "openrouter_nb.identity": "policy",
     "openrouter_nb.quota": "policy",
     "openrouter_nb.retry": "policy",
     "openrouter_nb.privacy": "policy",
